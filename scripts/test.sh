@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the tests need and runs every test of the workspace.
+#
+#   bash scripts/test.sh
+#
+# 1. A Python venv (default ~/.cache/storyteller/venv, override with STORYTELLER_VENV)
+#    with the reference packages of scripts/requirements-test.txt.
+# 2. Every scripts/fixtures.d/*.sh in order: each regenerates reference fixtures
+#    (checked-in ones are compared for drift, large ones are written under
+#    STORYTELLER_FIXTURES, default ~/.cache/storyteller/fixtures).
+# 3. `cargo test --workspace` with STORYTELLER_REQUIRE_FIXTURES=1, so a test
+#    whose fixture is missing fails instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export STORYTELLER_VENV="${STORYTELLER_VENV:-$HOME/.cache/storyteller/venv}"
+export STORYTELLER_FIXTURES="${STORYTELLER_FIXTURES:-$HOME/.cache/storyteller/fixtures}"
+export STORYTELLER_PYTHON="$STORYTELLER_VENV/bin/python"
+mkdir -p "$STORYTELLER_FIXTURES"
+
+if [ ! -x "$STORYTELLER_PYTHON" ]; then
+    python3 -m venv "$STORYTELLER_VENV"
+fi
+"$STORYTELLER_PYTHON" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+
+for fixture in scripts/fixtures.d/*.sh; do
+    [ -e "$fixture" ] || continue
+    echo "== fixtures: $fixture"
+    bash "$fixture"
+done
+
+export STORYTELLER_REQUIRE_FIXTURES=1
+cargo test --workspace --all-targets
+cargo test --workspace --doc
