@@ -1,0 +1,22 @@
+//! Data for Neural Storyteller: Flickr30k readers, vocabulary, image
+//! preprocessing, feature cache and a synthetic shapes dataset.
+//!
+//! ```
+//! use storyteller_data::{Vocab, tokenize};
+//!
+//! let captions = ["A red circle.", "a red square", "A blue circle"];
+//! let vocab = Vocab::from_captions(captions, 1);
+//! assert_eq!(tokenize("A red circle."), ["a", "red", "circle"]);
+//! assert_eq!(vocab.decode(&vocab.encode("a red circle")), "a red circle");
+//! ```
+
+mod atomic;
+mod error;
+mod vocab;
+
+pub use atomic::write_atomic;
+pub use error::{DataError, Result};
+/// The project tokenizer (re-exported from `storyteller-metrics`): lowercase,
+/// punctuation deleted, whitespace split.
+pub use storyteller_metrics::tokenize;
+pub use vocab::{DEFAULT_MIN_COUNT, END, PAD, SPECIALS, START, UNK, Vocab};
