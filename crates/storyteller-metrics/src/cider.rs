@@ -12,12 +12,10 @@
 //! does this port. The image score is 10 × the mean over orders of the mean over
 //! references; the corpus score is the mean over images.
 
-use rustc_hash::FxHashMap;
-
-use crate::ngram::{counts, positions};
-use crate::parallel::map_images;
+use crate::index::{Grams, NgramIndex, positions};
+use crate::parallel::map_indices;
 use crate::rouge::mean;
-use crate::{Corpus, MetricsError, Sample};
+use crate::{Corpus, MetricsError};
 
 /// Settings of CIDEr-D; the defaults are pycocoevalcap's.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -46,13 +44,6 @@ pub struct CiderD {
     pub per_image: Vec<f64>,
 }
 
-/// A caption as TF-IDF vectors, one sorted list per n-gram order.
-struct Vector<'a> {
-    weights: Vec<Vec<(&'a [u32], f64)>>,
-    norms: Vec<f64>,
-    bigrams: usize,
-}
-
 /// Computes pycocoevalcap's CIDEr-D.
 ///
 /// # Errors
@@ -64,10 +55,10 @@ pub fn cider_d(corpus: &Corpus, config: CiderConfig) -> Result<CiderD, MetricsEr
     if config.max_order == 0 {
         return Err(MetricsError::ZeroOrder);
     }
-    let df = document_frequencies(corpus, config.max_order);
-    let log_images = (corpus.len() as f64).ln();
-    let per_image = map_images(corpus.samples(), |s| {
-        image_score(s, &df, log_images, config)
+    let index = corpus.ngram_index(config.max_order);
+    let idf = inverse_document_frequencies(corpus, &index, config.max_order);
+    let per_image = map_indices(corpus.len(), |i| {
+        image_score(corpus, &index, &idf, i, config)
     });
     Ok(CiderD {
         mean: mean(&per_image),
@@ -75,70 +66,67 @@ pub fn cider_d(corpus: &Corpus, config: CiderConfig) -> Result<CiderD, MetricsEr
     })
 }
 
-/// In how many images' reference sets each n-gram occurs.
-fn document_frequencies(corpus: &Corpus, max_order: usize) -> FxHashMap<&[u32], u32> {
-    let distinct = map_images(corpus.samples(), |sample| {
-        let mut grams: Vec<&[u32]> = sample
-            .references()
-            .iter()
-            .flat_map(|r| (1..=max_order).flat_map(move |n| r.windows(n)))
-            .collect();
-        grams.sort_unstable();
-        grams.dedup();
-        grams
-    });
-    let total: usize = distinct.iter().map(Vec::len).sum();
-    let mut df = FxHashMap::with_capacity_and_hasher(total / 2, Default::default());
-    for gram in distinct.into_iter().flatten() {
-        *df.entry(gram).or_insert(0) += 1;
+/// `ln N − ln max(1, df(g))` for every n-gram id, with df(g) the number of
+/// images whose references contain g.
+fn inverse_document_frequencies(corpus: &Corpus, index: &NgramIndex, max_order: usize) -> Vec<f64> {
+    let mut df = vec![0u32; index.ids()];
+    let mut seen = Vec::new();
+    for i in 0..corpus.len() {
+        seen.clear();
+        for n in 1..=max_order {
+            for reference in index.references(i, n) {
+                seen.extend(reference.iter().map(|&(id, _)| id));
+            }
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        for &id in &seen {
+            df[id as usize] += 1;
+        }
     }
-    df
-}
-
-fn vector<'a>(
-    tokens: &'a [u32],
-    df: &FxHashMap<&[u32], u32>,
-    log_images: f64,
-    max_order: usize,
-) -> Vector<'a> {
-    let mut norms = Vec::with_capacity(max_order);
-    let weights = (1..=max_order)
-        .map(|n| {
-            let weights: Vec<(&[u32], f64)> = counts(tokens, n)
-                .into_iter()
-                .map(|(gram, tf)| {
-                    let doc_freq = f64::from(df.get(gram).copied().unwrap_or(0)).max(1.0);
-                    (gram, f64::from(tf) * (log_images - doc_freq.ln()))
-                })
-                .collect();
-            norms.push(weights.iter().map(|(_, w)| w * w).sum::<f64>().sqrt());
-            weights
-        })
+    let log_images = (corpus.len() as f64).ln();
+    let log_df: Vec<f64> = (0..=corpus.len())
+        .map(|d| (d as f64).max(1.0).ln())
         .collect();
-    Vector {
-        weights,
-        norms,
-        bigrams: positions(tokens.len(), 2),
-    }
+    df.into_iter()
+        .map(|d| log_images - log_df[d as usize])
+        .collect()
 }
 
 fn image_score(
-    sample: &Sample,
-    df: &FxHashMap<&[u32], u32>,
-    log_images: f64,
+    corpus: &Corpus,
+    index: &NgramIndex,
+    idf: &[f64],
+    i: usize,
     config: CiderConfig,
 ) -> f64 {
-    let hyp = vector(sample.hypothesis(), df, log_images, config.max_order);
+    let sample = &corpus.samples()[i];
+    let hyp_bigrams = positions(sample.hypothesis().len(), 2) as f64;
+    let hyp: Vec<(Vec<(u32, f64)>, f64)> = (1..=config.max_order)
+        .map(|n| {
+            let weights: Vec<(u32, f64)> = index
+                .hypothesis(i, n)
+                .iter()
+                .map(|&(id, tf)| (id, f64::from(tf) * idf[id as usize]))
+                .collect();
+            let norm = weights.iter().map(|(_, w)| w * w).sum::<f64>().sqrt();
+            (weights, norm)
+        })
+        .collect();
     let mut per_order = vec![0.0_f64; config.max_order];
-    for reference in sample.references() {
-        let reference = vector(reference, df, log_images, config.max_order);
-        let delta = hyp.bigrams as f64 - reference.bigrams as f64;
+    for (r, reference) in sample.references().iter().enumerate() {
+        let delta = hyp_bigrams - positions(reference.len(), 2) as f64;
         let penalty =
             std::f64::consts::E.powf(-(delta * delta) / (2.0 * config.sigma * config.sigma));
         for (n, total) in per_order.iter_mut().enumerate() {
-            let mut value = clipped_dot(&hyp.weights[n], &reference.weights[n]);
-            if hyp.norms[n] != 0.0 && reference.norms[n] != 0.0 {
-                value /= hyp.norms[n] * reference.norms[n];
+            let grams = index
+                .references(i, n + 1)
+                .nth(r)
+                .expect("one list per reference");
+            let (hyp_weights, hyp_norm) = &hyp[n];
+            let (mut value, ref_norm) = clipped_dot(hyp_weights, grams, idf);
+            if *hyp_norm != 0.0 && ref_norm != 0.0 {
+                value /= hyp_norm * ref_norm;
             }
             *total += value * penalty;
         }
@@ -147,20 +135,22 @@ fn image_score(
     order_mean / sample.references().len() as f64 * 10.0
 }
 
-/// `Σ_g min(h(g), r(g)) · r(g)` over the hypothesis n-grams, both lists sorted.
-fn clipped_dot(hyp: &[(&[u32], f64)], reference: &[(&[u32], f64)]) -> f64 {
-    let mut sum = 0.0;
+/// `(Σ_g min(h(g), r(g)) · r(g), ‖r‖)` with the reference weights `r` made from
+/// counts and `idf` on the fly; both lists are sorted by id.
+fn clipped_dot(hyp: &[(u32, f64)], reference: &Grams, idf: &[f64]) -> (f64, f64) {
+    let (mut dot, mut squares) = (0.0, 0.0);
     let mut j = 0;
-    for &(gram, h) in hyp {
-        while j < reference.len() && reference[j].0 < gram {
+    for &(id, tf) in reference {
+        let r = f64::from(tf) * idf[id as usize];
+        squares += r * r;
+        while j < hyp.len() && hyp[j].0 < id {
             j += 1;
         }
-        if j < reference.len() && reference[j].0 == gram {
-            let r = reference[j].1;
-            sum += h.min(r) * r;
+        if j < hyp.len() && hyp[j].0 == id {
+            dot += hyp[j].1.min(r) * r;
         }
     }
-    sum
+    (dot, f64::sqrt(squares))
 }
 
 #[cfg(test)]

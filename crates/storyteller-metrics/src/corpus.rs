@@ -1,10 +1,16 @@
 //! A scored corpus: one hypothesis and its references per image, interned to token ids.
 
+use std::borrow::Cow;
 use std::hash::Hash;
+use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
 
+use crate::index::NgramIndex;
 use crate::{MetricsError, tokenize};
+
+/// N-gram order of the index a corpus keeps: BLEU-4 and CIDEr-D need no more.
+const CACHED_ORDER: usize = 4;
 
 /// One image's captions as token ids: the hypothesis to score and the references to score it against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +47,12 @@ impl Sample {
 /// assert_eq!(ids.samples()[0].references()[0].len(), 3);
 /// # Ok::<(), storyteller_metrics::MetricsError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Corpus {
     samples: Vec<Sample>,
     distinct_tokens: usize,
+    /// N-gram ids up to [`CACHED_ORDER`], built by the first metric that needs them.
+    index: OnceLock<NgramIndex>,
 }
 
 impl Corpus {
@@ -132,6 +140,17 @@ impl Corpus {
     pub fn distinct_tokens(&self) -> usize {
         self.distinct_tokens
     }
+
+    /// The n-gram index up to `max_order`: the cached one where it reaches that far.
+    pub(crate) fn ngram_index(&self, max_order: usize) -> Cow<'_, NgramIndex> {
+        if max_order > CACHED_ORDER {
+            return Cow::Owned(NgramIndex::build(self, max_order));
+        }
+        Cow::Borrowed(
+            self.index
+                .get_or_init(|| NgramIndex::build(self, CACHED_ORDER)),
+        )
+    }
 }
 
 /// Builds a [`Corpus`] one sample at a time, interning tokens of type `T`.
@@ -185,6 +204,7 @@ impl<T: Hash + Eq> CorpusBuilder<T> {
         Corpus {
             distinct_tokens: self.ids.len(),
             samples: self.samples,
+            index: OnceLock::new(),
         }
     }
 

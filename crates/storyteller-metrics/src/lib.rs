@@ -27,7 +27,7 @@ pub mod bleu;
 mod cider;
 mod corpus;
 mod error;
-mod ngram;
+mod index;
 mod overlap;
 mod parallel;
 mod rouge;

@@ -8,9 +8,9 @@
 //! overlaps and lengths over the corpus before dividing. docs/evaluation.md
 //! has a worked example.
 
-use crate::ngram::counts;
-use crate::parallel::map_images;
-use crate::{Corpus, MetricsError, Sample};
+use crate::index::{Grams, NgramIndex};
+use crate::parallel::map_indices;
+use crate::{Corpus, MetricsError};
 
 /// Precision, recall and F1.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -73,7 +73,8 @@ pub fn precision_recall_f1(corpus: &Corpus) -> Result<Overlap, MetricsError> {
     if corpus.is_empty() {
         return Err(MetricsError::EmptyCorpus);
     }
-    let per_image = map_images(corpus.samples(), best_reference);
+    let index = corpus.ngram_index(1);
+    let per_image = map_indices(corpus.len(), |i| best_reference(corpus, &index, i));
     let n = per_image.len() as f64;
     let mut macro_avg = Prf::default();
     let (mut overlap, mut hyp_len, mut ref_len) = (0u64, 0u64, 0u64);
@@ -95,19 +96,20 @@ pub fn precision_recall_f1(corpus: &Corpus) -> Result<Overlap, MetricsError> {
     })
 }
 
-fn best_reference(sample: &Sample) -> ImageOverlap {
-    let hyp = counts(sample.hypothesis(), 1);
+fn best_reference(corpus: &Corpus, index: &NgramIndex, i: usize) -> ImageOverlap {
+    let sample = &corpus.samples()[i];
+    let hyp = index.hypothesis(i, 1);
     let hyp_len = sample.hypothesis().len() as u64;
     let mut best: Option<ImageOverlap> = None;
-    for (index, reference) in sample.references().iter().enumerate() {
-        let refs = counts(reference, 1);
-        let overlap = clipped_overlap(&hyp, &refs);
-        let reference_len = reference.len() as u64;
+    for (reference, (grams, tokens)) in index.references(i, 1).zip(sample.references()).enumerate()
+    {
+        let overlap = clipped_overlap(hyp, grams);
+        let reference_len = tokens.len() as u64;
         let scores = Prf::from_counts(overlap, hyp_len, reference_len);
         if best.is_none_or(|b| scores.f1 > b.scores.f1) {
             best = Some(ImageOverlap {
                 scores,
-                reference: index,
+                reference,
                 overlap,
                 reference_len,
             });
@@ -116,10 +118,10 @@ fn best_reference(sample: &Sample) -> ImageOverlap {
     best.expect("a corpus sample has at least one reference")
 }
 
-fn clipped_overlap(a: &[(&[u32], u32)], b: &[(&[u32], u32)]) -> u64 {
+fn clipped_overlap(a: &Grams, b: &Grams) -> u64 {
     let (mut i, mut j, mut sum) = (0, 0, 0u64);
     while i < a.len() && j < b.len() {
-        match a[i].0.cmp(b[j].0) {
+        match a[i].0.cmp(&b[j].0) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {

@@ -6,7 +6,7 @@
 //! The corpus score is the mean over images. Like pycocoevalcap, which splits
 //! on a single space, an empty caption counts as one empty token.
 
-use crate::parallel::map_images;
+use crate::parallel::map_indices;
 use crate::{Corpus, MetricsError, Sample};
 
 /// pycocoevalcap's recall weight.
@@ -29,7 +29,7 @@ pub fn rouge_l(corpus: &Corpus) -> Result<RougeL, MetricsError> {
     if corpus.is_empty() {
         return Err(MetricsError::EmptyCorpus);
     }
-    let per_image = map_images(corpus.samples(), image_score);
+    let per_image = map_indices(corpus.len(), |i| image_score(&corpus.samples()[i]));
     Ok(RougeL {
         mean: mean(&per_image),
         per_image,

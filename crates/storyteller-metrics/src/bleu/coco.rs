@@ -7,9 +7,9 @@
 //! to the hypothesis length (ties go to the shorter reference). The same formula
 //! on one image gives that image's sentence-level score.
 
-use crate::ngram::{clipped_matches, positions};
-use crate::parallel::map_images;
-use crate::{Corpus, MetricsError, Sample};
+use crate::index::{NgramIndex, clipped_matches, positions};
+use crate::parallel::map_indices;
+use crate::{Corpus, MetricsError};
 
 /// pycocoevalcap's constant that keeps a zero match count from giving `0^(1/k)` trouble.
 const TINY: f64 = 1e-15;
@@ -49,7 +49,8 @@ pub fn coco_bleu(corpus: &Corpus, max_order: usize) -> Result<CocoBleu, MetricsE
     if corpus.is_empty() {
         return Err(MetricsError::EmptyCorpus);
     }
-    let counts = map_images(corpus.samples(), |s| image_counts(s, max_order));
+    let index = corpus.ngram_index(max_order);
+    let counts = map_indices(corpus.len(), |i| image_counts(corpus, &index, i, max_order));
 
     let mut total = Counts {
         hypothesis_len: 0,
@@ -77,9 +78,9 @@ pub fn coco_bleu(corpus: &Corpus, max_order: usize) -> Result<CocoBleu, MetricsE
     })
 }
 
-fn image_counts(sample: &Sample, max_order: usize) -> Counts {
-    let hyp = sample.hypothesis();
-    let hypothesis_len = hyp.len();
+fn image_counts(corpus: &Corpus, index: &NgramIndex, i: usize, max_order: usize) -> Counts {
+    let sample = &corpus.samples()[i];
+    let hypothesis_len = sample.hypothesis().len();
     Counts {
         hypothesis_len,
         reference_len: closest_reference_len(sample.references(), hypothesis_len),
@@ -87,7 +88,7 @@ fn image_counts(sample: &Sample, max_order: usize) -> Counts {
             .map(|n| positions(hypothesis_len, n) as u64)
             .collect(),
         correct: (1..=max_order)
-            .map(|n| clipped_matches(hyp, sample.references(), n))
+            .map(|n| clipped_matches(index.hypothesis(i, n), index.references(i, n)))
             .collect(),
     }
 }

@@ -11,8 +11,8 @@
 use std::hash::Hash;
 
 use crate::bleu::coco::closest_reference_len;
-use crate::ngram::{clipped_matches, positions};
-use crate::{Corpus, MetricsError, Sample};
+use crate::index::{NgramIndex, clipped_matches, positions};
+use crate::{Corpus, MetricsError};
 
 /// NLTK's smoothing functions (`SmoothingFunction().methodN`), Chen & Cherry (2014).
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -113,12 +113,28 @@ impl Precision {
     }
 }
 
-/// NLTK's `modified_precision(references, hypothesis, n)`.
-fn modified_precision(sample: &Sample, n: usize) -> Precision {
-    let hyp = sample.hypothesis();
+/// NLTK's `modified_precision(references, hypothesis, n)` of sample `i`.
+fn modified_precision(corpus: &Corpus, index: &NgramIndex, i: usize, n: usize) -> Precision {
     Precision {
-        numerator: clipped_matches(hyp, sample.references(), n),
-        denominator: (positions(hyp.len(), n) as u64).max(1),
+        numerator: clipped_matches(index.hypothesis(i, n), index.references(i, n)),
+        denominator: (positions(corpus.samples()[i].hypothesis().len(), n) as u64).max(1),
+    }
+}
+
+/// The sentence NLTK hands to its smoothing functions: the corpus' last.
+struct Last<'a> {
+    corpus: &'a Corpus,
+    index: &'a NgramIndex,
+    sample: usize,
+}
+
+impl Last<'_> {
+    fn hypothesis_len(&self) -> usize {
+        self.corpus.samples()[self.sample].hypothesis().len()
+    }
+
+    fn precision(&self, n: usize) -> Precision {
+        modified_precision(self.corpus, self.index, self.sample, n)
     }
 }
 
@@ -146,9 +162,9 @@ pub fn corpus_bleu_many(
     smoothing: Smoothing,
     auto_reweigh: bool,
 ) -> Result<Vec<f64>, MetricsError> {
-    let Some(last) = corpus.samples().last() else {
+    if corpus.is_empty() {
         return Err(MetricsError::EmptyCorpus);
-    };
+    }
     for w in weights {
         if w.is_empty() || w.iter().any(|x| !x.is_finite() || *x < 0.0) {
             return Err(MetricsError::InvalidWeights { weights: w.clone() });
@@ -160,12 +176,15 @@ pub fn corpus_bleu_many(
         .max()
         .ok_or(MetricsError::InvalidWeights { weights: vec![] })?;
 
+    // Methods 5 and 7 look at the last sentence's 5-gram precision.
+    let five = matches!(smoothing, Smoothing::Method5 | Smoothing::Method7 { .. });
+    let index = corpus.ngram_index(if five { max_order.max(5) } else { max_order });
     let mut numerators = vec![0u64; max_order];
     let mut denominators = vec![0u64; max_order];
     let (mut hyp_len, mut ref_len) = (0usize, 0usize);
-    for sample in corpus.samples() {
+    for (i, sample) in corpus.samples().iter().enumerate() {
         for n in 1..=max_order {
-            let p = modified_precision(sample, n);
+            let p = modified_precision(corpus, &index, i, n);
             numerators[n - 1] += p.numerator;
             denominators[n - 1] += p.denominator;
         }
@@ -184,7 +203,12 @@ pub fn corpus_bleu_many(
             denominator,
         })
         .collect();
-    let smoothed = smooth(smoothing, &precisions, last, hyp_len)?;
+    let last = Last {
+        corpus,
+        index: &index,
+        sample: corpus.len() - 1,
+    };
+    let smoothed = smooth(smoothing, &precisions, &last, hyp_len)?;
 
     Ok(weights
         .iter()
@@ -244,7 +268,7 @@ fn brevity_penalty(ref_len: usize, hyp_len: usize) -> f64 {
 fn smooth(
     smoothing: Smoothing,
     p: &[Precision],
-    last: &Sample,
+    last: &Last<'_>,
     hyp_len: usize,
 ) -> Result<Vec<f64>, MetricsError> {
     Ok(match smoothing {
@@ -314,9 +338,9 @@ fn method4(p: &[Precision], k: f64, hyp_len: usize) -> Vec<f64> {
         .collect()
 }
 
-fn method5(mut p: Vec<f64>, last: &Sample) -> Vec<f64> {
+fn method5(mut p: Vec<f64>, last: &Last<'_>) -> Vec<f64> {
     let mut next: Vec<f64> = p.clone();
-    next.push(modified_precision(last, 5).value());
+    next.push(last.precision(5).value());
     let mut previous = p[0] + 1.0;
     for i in 0..p.len() {
         p[i] = (previous + p[i] + next[i + 1]) / 3.0;
@@ -325,7 +349,7 @@ fn method5(mut p: Vec<f64>, last: &Sample) -> Vec<f64> {
     p
 }
 
-fn method6(p: &[Precision], alpha: f64, last: &Sample) -> Result<Vec<f64>, MetricsError> {
+fn method6(p: &[Precision], alpha: f64, last: &Last<'_>) -> Result<Vec<f64>, MetricsError> {
     if p.get(2).is_none_or(|p| p.numerator == 0) {
         return Err(MetricsError::Method6NeedsTrigrams);
     }
@@ -336,7 +360,7 @@ fn method6(p: &[Precision], alpha: f64, last: &Sample) -> Result<Vec<f64>, Metri
         } else {
             out[i - 1] * out[i - 1] / out[i - 2]
         };
-        let grams = positions(last.hypothesis().len(), i + 1) as f64;
+        let grams = positions(last.hypothesis_len(), i + 1) as f64;
         out[i] = (p[i].numerator as f64 + alpha * prior) / (grams + alpha);
     }
     Ok(out)
