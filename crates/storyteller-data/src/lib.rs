@@ -12,10 +12,18 @@
 
 mod atomic;
 mod error;
+mod flickr30k;
+mod split;
 mod vocab;
 
 pub use atomic::write_atomic;
 pub use error::{DataError, Result};
+pub use flickr30k::{
+    Caption, CaptionItem, CaptionPairs, DatasetSummary, Detected, Flickr30k, Flickr30kSplit,
+    IMAGE_DIRS, ImageItem, KAGGLE_FILE, KARPATHY_FILE, Layout, LoadOptions, SplitCounts,
+    TOKEN_FILE, Warning, WarningKind, detect,
+};
+pub use split::{Split, SplitConfig};
 /// The project tokenizer (re-exported from `storyteller-metrics`): lowercase,
 /// punctuation deleted, whitespace split.
 pub use storyteller_metrics::tokenize;
