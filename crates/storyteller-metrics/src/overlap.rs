@@ -158,6 +158,26 @@ mod tests {
     }
 
     #[test]
+    fn two_image_worked_example_from_the_docs() {
+        let corpus = Corpus::from_whitespace_tokens([
+            (
+                "a dog a dog runs",
+                vec!["a dog runs fast", "the cat sleeps"],
+            ),
+            ("a cat", vec!["a black cat sits"]),
+        ])
+        .unwrap();
+        let o = precision_recall_f1(&corpus).unwrap();
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        close(o.macro_avg.precision, 0.8);
+        close(o.macro_avg.recall, 0.625);
+        close(o.macro_avg.f1, 2.0 / 3.0);
+        close(o.micro_avg.precision, 5.0 / 7.0);
+        close(o.micro_avg.recall, 0.625);
+        close(o.micro_avg.f1, 2.0 / 3.0);
+    }
+
+    #[test]
     fn micro_pools_counts_and_macro_averages_images() {
         let corpus = Corpus::from_whitespace_tokens([
             ("a b", ["a b"]),                 // 2/2, 2/2
