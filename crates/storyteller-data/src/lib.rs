@@ -13,7 +13,9 @@
 mod atomic;
 mod error;
 mod flickr30k;
+mod rng;
 mod split;
+mod synth;
 mod vocab;
 
 pub use atomic::write_atomic;
@@ -27,4 +29,8 @@ pub use split::{Split, SplitConfig};
 /// The project tokenizer (re-exported from `storyteller-metrics`): lowercase,
 /// punctuation deleted, whitespace split.
 pub use storyteller_metrics::tokenize;
+pub use synth::{
+    BACKGROUNDS, COLOURS, Position, Scene, Shape, ShapeKind, SynthConfig, SynthImage, SynthReport,
+    Texture, generate, image_dir_name, synth_image,
+};
 pub use vocab::{DEFAULT_MIN_COUNT, END, PAD, SPECIALS, START, UNK, Vocab};
