@@ -18,12 +18,18 @@ struct Cli {
 enum Command {
     /// Score hypotheses against references: BLEU-1..4, precision, recall, F1, ROUGE-L, CIDEr-D.
     Score(commands::score::ScoreArgs),
+    /// Write the synthetic shapes dataset in a Flickr30k layout.
+    Synth(commands::synth::SynthArgs),
+    /// Show what a dataset holds: images, captions, splits, skipped lines, vocabulary size.
+    Dataset(commands::dataset::DatasetArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => commands::score::run(&args),
+        Command::Synth(args) => commands::synth::run(&args),
+        Command::Dataset(args) => commands::dataset::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

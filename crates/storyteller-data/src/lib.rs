@@ -11,20 +11,29 @@
 //! ```
 
 mod atomic;
+mod decode;
 mod error;
 mod flickr30k;
+mod preprocess;
+mod resize;
 mod rng;
 mod split;
 mod synth;
 mod vocab;
 
 pub use atomic::write_atomic;
+pub use decode::{DecodeLimits, decode_rgb, decode_rgb_bytes};
 pub use error::{DataError, Result};
 pub use flickr30k::{
     Caption, CaptionItem, CaptionPairs, DatasetSummary, Detected, Flickr30k, Flickr30kSplit,
     IMAGE_DIRS, ImageItem, KAGGLE_FILE, KARPATHY_FILE, Layout, LoadOptions, SplitCounts,
     TOKEN_FILE, Warning, WarningKind, detect,
 };
+pub use preprocess::{
+    Batch, IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig, preprocess, preprocess_batch,
+    preprocess_file, resized_size,
+};
+pub use resize::resize_bilinear;
 pub use split::{Split, SplitConfig};
 /// The project tokenizer (re-exported from `storyteller-metrics`): lowercase,
 /// punctuation deleted, whitespace split.

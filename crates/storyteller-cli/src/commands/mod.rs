@@ -1,3 +1,5 @@
 //! One module per subcommand.
 
+pub mod dataset;
 pub mod score;
+pub mod synth;

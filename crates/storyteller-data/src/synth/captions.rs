@@ -5,8 +5,22 @@
 use super::scene::{BACKGROUNDS, Scene, Shape};
 use crate::rng::Rng;
 
+/// "a" or "an", by the next word.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 fn np(s: &Shape) -> String {
-    format!("a {} {}", s.colour_word(), s.kind.word())
+    format!(
+        "{} {} {}",
+        article(s.colour_word()),
+        s.colour_word(),
+        s.kind.word()
+    )
 }
 
 fn np_sized(s: &Shape) -> String {
@@ -136,6 +150,10 @@ mod tests {
             sorted.sort();
             sorted.dedup();
             assert_eq!(sorted.len(), 5, "{caps:?}");
+            assert!(
+                caps.iter().all(|c| !c.to_lowercase().contains("a orange")),
+                "{caps:?}"
+            );
             let all: Vec<String> = caps.iter().flat_map(|c| tokenize(c)).collect();
             for shape in &scene.shapes {
                 assert!(all.iter().any(|w| w == shape.colour_word()), "{caps:?}");
