@@ -1,0 +1,109 @@
+//! Parity with PyTorch: the network on fixed tensors (preprocessing bypassed) against
+//! torchvision's outputs for the same seeded random weights, in f32 on the CPU.
+//!
+//! Measure: `max |ours - torch| / max |torch|` over every element of a case; the bound is
+//! 1e-4. Each test prints its worst figure (`cargo test -- --nocapture`).
+
+mod common;
+
+use burn::tensor::Device;
+use common::{Reference, fixture_dir, max_relative_error};
+use storyteller_encoder::{Encoder, ResNetConfig, WeightFormat};
+
+const TOLERANCE: f32 = 1e-4;
+
+const CASES: [&str; 8] = [
+    "b2_64",
+    "b1_32",
+    "b1_45x61",
+    "b1_224",
+    "photo_astronaut",
+    "photo_chelsea",
+    "photo_coffee",
+    "photo_rocket",
+];
+
+#[test]
+fn pth_network_matches_pytorch() {
+    let Some(dir) = fixture_dir("pth_network_matches_pytorch") else {
+        return;
+    };
+    let device = Device::default();
+    let reference = Reference::load(&dir);
+    let mut net = ResNetConfig::resnet50().init(&device);
+    let report = net.load_weights(dir.join("resnet50-random.pth")).unwrap();
+    assert_eq!(report.format, WeightFormat::Pytorch);
+    assert_eq!(report.applied, 265);
+    assert_eq!(report.unused.len(), 2 + 53, "{:?}", report.unused);
+    assert!(report.unused.contains(&"fc.weight".to_string()));
+    assert!(report.unused.contains(&"fc.bias".to_string()));
+    assert!(
+        report
+            .unused
+            .iter()
+            .all(|k| k.starts_with("fc.") || k.ends_with(".num_batches_tracked"))
+    );
+    assert_eq!(
+        net.weights_hash().unwrap(),
+        reference.metadata["weights_sha256"],
+        "the hash must match the Python recomputation"
+    );
+
+    // Unfused network, 64 px: pooled vector and feature map.
+    let x = reference.tensor::<4>("input_b2_64", &device);
+    let err = max_relative_error(net.forward(x.clone()), reference.values("output_b2_64"));
+    println!("unfused b2_64 forward: max relative error {err:.3e}");
+    assert!(err <= TOLERANCE, "unfused forward: {err:e}");
+    let map = net.forward_features(x);
+    assert_eq!(map.dims(), [2, 2048, 2, 2]);
+    let err = max_relative_error(map, reference.values("features_b2_64"));
+    println!("unfused b2_64 forward_features: max relative error {err:.3e}");
+    assert!(err <= TOLERANCE, "unfused forward_features: {err:e}");
+
+    // Fused (BatchNorm folded) encoder on every case, photos included.
+    let encoder = Encoder::from_network(net).unwrap();
+    let mut worst = 0f32;
+    for case in CASES {
+        let x = reference.tensor::<4>(&format!("input_{case}"), &device);
+        let err = max_relative_error(
+            encoder.forward(x),
+            reference.values(&format!("output_{case}")),
+        );
+        println!("fused {case}: max relative error {err:.3e}");
+        assert!(err <= TOLERANCE, "fused {case}: {err:e}");
+        worst = worst.max(err);
+    }
+    println!("worst fused max relative error: {worst:.3e}");
+}
+
+#[test]
+fn safetensors_and_burnpack_give_the_same_network() {
+    let Some(dir) = fixture_dir("safetensors_and_burnpack_give_the_same_network") else {
+        return;
+    };
+    let device = Device::default();
+    let reference = Reference::load(&dir);
+    let encoder = Encoder::load(dir.join("resnet50-random.safetensors"), &device).unwrap();
+    let report = encoder.report().unwrap();
+    assert_eq!(report.format, WeightFormat::Safetensors);
+    assert_eq!(report.unused.len(), 2 + 53);
+    assert_eq!(encoder.weights_hash(), reference.metadata["weights_sha256"]);
+    let x = reference.tensor::<4>("input_b2_64", &device);
+    let err = max_relative_error(encoder.forward(x.clone()), reference.values("output_b2_64"));
+    println!("safetensors fused b2_64: max relative error {err:.3e}");
+    assert!(err <= TOLERANCE, "{err:e}");
+
+    // Burn's own format: save the unfused network, reload, same hash and outputs.
+    let mut net = ResNetConfig::resnet50().init(&device);
+    net.load_weights(dir.join("resnet50-random.safetensors"))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let record = tmp.path().join("resnet50.bpk");
+    net.save_burnpack(&record).unwrap();
+    let reloaded = Encoder::load(&record, &device).unwrap();
+    assert_eq!(reloaded.report().unwrap().format, WeightFormat::Burnpack);
+    assert!(reloaded.report().unwrap().unused.is_empty());
+    assert_eq!(reloaded.weights_hash(), encoder.weights_hash());
+    let err = max_relative_error(reloaded.forward(x), reference.values("output_b2_64"));
+    assert!(err <= TOLERANCE, "{err:e}");
+}
