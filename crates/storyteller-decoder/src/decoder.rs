@@ -1,0 +1,188 @@
+//! The Show-and-Tell caption decoder.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::{CaptionDecoderConfig, LstmCell};
+
+/// An LSTM caption decoder in the style of Show and Tell (Vinyals et al., 2015), as the
+/// PyTorch reference workload (`shared/anchors/torch_anchor.py`) builds it.
+///
+/// The image feature initialises the LSTM state, `h₀ = tanh(init_h·f)` and
+/// `c₀ = tanh(init_c·f)` (one `d_hidden` slice per layer); word embeddings feed the
+/// LSTM; a linear layer maps each hidden state to vocabulary logits. Dropout acts on the
+/// embeddings, between layers and before the output layer, on autodiff devices only.
+///
+/// Field names are the PyTorch module's (`init_h`, `init_c`, `embed`, `lstm`, `out`), so
+/// its state dict maps one to one (see [`load_pytorch`](crate::load_pytorch)).
+#[derive(Module, Debug)]
+pub struct CaptionDecoder {
+    /// Feature to initial hidden state, `d_feature → n_layers·d_hidden`.
+    pub init_h: Linear,
+    /// Feature to initial cell state, `d_feature → n_layers·d_hidden`.
+    pub init_c: Linear,
+    /// Word embeddings `[vocab_size, d_embed]`.
+    pub embed: Embedding,
+    /// The LSTM layers, bottom first.
+    pub lstm: Vec<LstmCell>,
+    /// Hidden state to vocabulary logits, `d_hidden → vocab_size`.
+    pub out: Linear,
+    /// Dropout (active on autodiff devices only).
+    pub dropout: Dropout,
+}
+
+/// The recurrent state of a batch of rows: per layer, hidden and cell `[rows, d_hidden]`.
+#[derive(Debug, Clone)]
+pub struct DecoderState {
+    /// Hidden state of each layer, bottom first.
+    pub hidden: Vec<Tensor<2>>,
+    /// Cell state of each layer, bottom first.
+    pub cell: Vec<Tensor<2>>,
+}
+
+impl CaptionDecoder {
+    pub(crate) fn new(config: &CaptionDecoderConfig, device: &Device) -> Self {
+        let d_state = config.d_hidden * config.n_layers;
+        Self {
+            init_h: LinearConfig::new(config.d_feature, d_state).init(device),
+            init_c: LinearConfig::new(config.d_feature, d_state).init(device),
+            embed: EmbeddingConfig::new(config.vocab_size, config.d_embed).init(device),
+            lstm: (0..config.n_layers)
+                .map(|layer| {
+                    let d_input = if layer == 0 {
+                        config.d_embed
+                    } else {
+                        config.d_hidden
+                    };
+                    LstmCell::new(d_input, config.d_hidden, device)
+                })
+                .collect(),
+            out: LinearConfig::new(config.d_hidden, config.vocab_size).init(device),
+            dropout: DropoutConfig::new(config.dropout).init(),
+        }
+    }
+
+    /// Number of tokens the decoder scores.
+    pub fn vocab_size(&self) -> usize {
+        self.out.weight.dims()[1]
+    }
+
+    /// Width of the image features it takes.
+    pub fn d_feature(&self) -> usize {
+        self.init_h.weight.dims()[0]
+    }
+
+    /// The state before the first token.
+    ///
+    /// # Shapes
+    /// - `features`: `[batch, d_feature]`
+    /// - every returned tensor: `[batch, d_hidden]`
+    pub fn init_state(&self, features: Tensor<2>) -> DecoderState {
+        let hidden = self.init_h.forward(features.clone()).tanh();
+        let cell = self.init_c.forward(features).tanh();
+        let split = |state: Tensor<2>| {
+            let mut start = 0;
+            self.lstm
+                .iter()
+                .map(|layer| {
+                    let d = layer.d_hidden();
+                    let slice = state.clone().narrow(1, start, d);
+                    start += d;
+                    slice
+                })
+                .collect()
+        };
+        DecoderState {
+            hidden: split(hidden),
+            cell: split(cell),
+        }
+    }
+
+    /// Teacher-forced logits of every position: the training and validation forward.
+    ///
+    /// # Arguments
+    /// - `features`: image features.
+    /// - `tokens`: the input tokens of each caption (`<start> w₁ … w_{T−1}`).
+    ///
+    /// # Shapes
+    /// - `features`: `[batch, d_feature]`
+    /// - `tokens`: `[batch, T]`
+    /// - returns `[batch, T, vocab_size]`: position t scores token t+1.
+    pub fn forward(&self, features: Tensor<2>, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [batch, steps] = tokens.dims();
+        let state = self.init_state(features);
+        let mut x = self.dropout.forward(self.embed.forward(tokens));
+        let layers = self.lstm.len();
+        for (l, (layer, (mut hidden, mut cell))) in self
+            .lstm
+            .iter()
+            .zip(state.hidden.into_iter().zip(state.cell))
+            .enumerate()
+        {
+            let d_hidden = layer.d_hidden();
+            let gates = layer.input_gates(x);
+            let mut outputs = Vec::with_capacity(steps);
+            for t in 0..steps {
+                let step_gates = gates.clone().narrow(1, t, 1).reshape([batch, 4 * d_hidden]);
+                (hidden, cell) = layer.step_gates(step_gates, hidden, cell);
+                outputs.push(hidden.clone());
+            }
+            x = Tensor::stack(outputs, 1);
+            if l + 1 < layers {
+                x = self.dropout.forward(x);
+            }
+        }
+        self.out.forward(self.dropout.forward(x))
+    }
+
+    /// One decoding step: logits of the next token.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[rows]`
+    /// - returns `[rows, vocab_size]` and the advanced state.
+    pub fn step_logits(
+        &self,
+        tokens: Tensor<1, Int>,
+        state: DecoderState,
+    ) -> (Tensor<2>, DecoderState) {
+        let [rows] = tokens.dims();
+        let embedded = self.embed.forward(tokens.unsqueeze_dim(1));
+        let d_embed = embedded.dims()[2];
+        let mut x = self.dropout.forward(embedded.reshape([rows, d_embed]));
+        let mut next = DecoderState {
+            hidden: Vec::with_capacity(self.lstm.len()),
+            cell: Vec::new(),
+        };
+        for (layer, (hidden, cell)) in self
+            .lstm
+            .iter()
+            .zip(state.hidden.into_iter().zip(state.cell))
+        {
+            let (hidden, cell) = layer.step(x, hidden, cell);
+            x = hidden.clone();
+            next.hidden.push(hidden);
+            next.cell.push(cell);
+        }
+        (self.out.forward(self.dropout.forward(x)), next)
+    }
+}
+
+impl DecoderState {
+    /// A state whose row `i` is row `rows[i]` of this one.
+    ///
+    /// # Shapes
+    /// - `rows`: `[new_rows]`
+    pub fn select_rows(self, rows: Tensor<1, Int>) -> Self {
+        let pick = |tensors: Vec<Tensor<2>>| {
+            tensors
+                .into_iter()
+                .map(|t| t.select(0, rows.clone()))
+                .collect()
+        };
+        Self {
+            hidden: pick(self.hidden),
+            cell: pick(self.cell),
+        }
+    }
+}

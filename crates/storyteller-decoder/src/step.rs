@@ -1,0 +1,28 @@
+//! The decoder as a [`StepDecoder`], so greedy and beam search can drive it.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor};
+use storyteller_search::StepDecoder;
+
+use crate::{CaptionDecoder, DecoderState};
+
+impl StepDecoder for CaptionDecoder {
+    type State = DecoderState;
+
+    fn vocab_size(&self) -> usize {
+        CaptionDecoder::vocab_size(self)
+    }
+
+    fn init_state(&self, features: Tensor<2>) -> DecoderState {
+        CaptionDecoder::init_state(self, features)
+    }
+
+    fn step(&self, tokens: Tensor<1, Int>, state: DecoderState) -> (Tensor<2>, DecoderState) {
+        let (logits, state) = self.step_logits(tokens, state);
+        (log_softmax(logits, 1), state)
+    }
+
+    fn reorder_state(&self, state: DecoderState, rows: Tensor<1, Int>) -> DecoderState {
+        state.select_rows(rows)
+    }
+}

@@ -1,0 +1,201 @@
+//! Decoder weights: import of the PyTorch reference decoder, and Burn's own record format.
+//!
+//! # PyTorch key map
+//!
+//! The reference decoder (`nn.Linear` init_h/init_c/out, `nn.Embedding` embed, `nn.LSTM`
+//! lstm) maps field for field. PyTorch stores linear weights as `[out, in]`; Burn as
+//! `[in, out]`, so those are transposed. `nn.LSTM` stacks its gates in the order
+//! input, forget, cell, output in both `weight_ih_l{k}` `[4H, in]` and `weight_hh_l{k}`
+//! `[4H, H]`, with two bias vectors `bias_ih_l{k}`, `bias_hh_l{k}` `[4H]`; [`LstmCell`]
+//! keeps that order and both biases, so the import is a transpose, not a gate shuffle.
+//!
+//! | PyTorch key | shape | decoder field |
+//! | --- | --- | --- |
+//! | `init_h.weight`, `init_c.weight` | `[L·H, F]` | `init_h.weight`, `init_c.weight` (transposed) |
+//! | `init_h.bias`, `init_c.bias` | `[L·H]` | `init_h.bias`, `init_c.bias` |
+//! | `embed.weight` | `[V, E]` | `embed.weight` |
+//! | `lstm.weight_ih_l{k}` | `[4H, in]` | `lstm[k].weight_ih` (transposed) |
+//! | `lstm.weight_hh_l{k}` | `[4H, H]` | `lstm[k].weight_hh` (transposed) |
+//! | `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}` | `[4H]` | `lstm[k].bias_ih`, `lstm[k].bias_hh` |
+//! | `out.weight` | `[V, H]` | `out.weight` (transposed) |
+//! | `out.bias` | `[V]` | `out.bias` |
+//!
+//! Other keys (the anchor's weight-sharing `cell.*`, optimiser state) are reported as
+//! unused and ignored.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::{CaptionDecoder, CaptionDecoderConfig, DecoderError};
+
+/// A decoder imported from PyTorch, and the file's keys it did not use.
+#[derive(Debug)]
+pub struct PytorchImport {
+    /// The decoder.
+    pub decoder: CaptionDecoder,
+    /// Keys in the file that map to no decoder parameter, sorted.
+    pub unused: Vec<String>,
+}
+
+struct Reader<'a> {
+    path: &'a Path,
+    tensors: SafeTensors<'a>,
+    used: BTreeSet<String>,
+    device: &'a Device,
+}
+
+impl Reader<'_> {
+    fn tensor<const D: usize>(
+        &mut self,
+        key: &str,
+        expected: [usize; D],
+    ) -> Result<Tensor<D>, DecoderError> {
+        let view = self
+            .tensors
+            .tensor(key)
+            .map_err(|_| DecoderError::MissingTensor {
+                path: self.path.to_owned(),
+                key: key.to_owned(),
+            })?;
+        if view.dtype() != Dtype::F32 {
+            return Err(DecoderError::DType {
+                path: self.path.to_owned(),
+                key: key.to_owned(),
+                dtype: format!("{:?}", view.dtype()),
+            });
+        }
+        if view.shape() != expected {
+            return Err(DecoderError::ShapeMismatch {
+                path: self.path.to_owned(),
+                key: key.to_owned(),
+                expected: expected.to_vec(),
+                found: view.shape().to_vec(),
+            });
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        self.used.insert(key.to_owned());
+        Ok(Tensor::from_data(
+            TensorData::new(values, expected),
+            self.device,
+        ))
+    }
+
+    /// A PyTorch `[out, in]` matrix as Burn's `[in, out]`.
+    fn transposed(
+        &mut self,
+        key: &str,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<Param<Tensor<2>>, DecoderError> {
+        Ok(Param::from_tensor(
+            self.tensor(key, [d_out, d_in])?.transpose(),
+        ))
+    }
+
+    fn vector(&mut self, key: &str, len: usize) -> Result<Param<Tensor<1>>, DecoderError> {
+        Ok(Param::from_tensor(self.tensor(key, [len])?))
+    }
+}
+
+/// Loads the PyTorch reference decoder's `state_dict` saved as safetensors
+/// (`safetensors.torch.save_file(model.state_dict(), path)`).
+///
+/// # Errors
+/// The file cannot be read or parsed, a tensor is missing, not f32, or of a shape other
+/// than `config` implies (the error names the key and both shapes), or the config is invalid.
+pub fn load_pytorch(
+    path: impl AsRef<Path>,
+    config: &CaptionDecoderConfig,
+    device: &Device,
+) -> Result<PytorchImport, DecoderError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| DecoderError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let tensors = SafeTensors::deserialize(&bytes).map_err(|source| DecoderError::Safetensors {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut decoder = config.init(device)?;
+    let mut r = Reader {
+        path,
+        tensors,
+        used: BTreeSet::new(),
+        device,
+    };
+    let (f, h, v) = (config.d_feature, config.d_hidden, config.vocab_size);
+    let d_state = h * config.n_layers;
+
+    decoder.init_h.weight = r.transposed("init_h.weight", f, d_state)?;
+    decoder.init_h.bias = Some(r.vector("init_h.bias", d_state)?);
+    decoder.init_c.weight = r.transposed("init_c.weight", f, d_state)?;
+    decoder.init_c.bias = Some(r.vector("init_c.bias", d_state)?);
+    decoder.embed.weight = Param::from_tensor(r.tensor("embed.weight", [v, config.d_embed])?);
+    for (k, layer) in decoder.lstm.iter_mut().enumerate() {
+        let d_input = if k == 0 { config.d_embed } else { h };
+        layer.weight_ih = r.transposed(&format!("lstm.weight_ih_l{k}"), d_input, 4 * h)?;
+        layer.weight_hh = r.transposed(&format!("lstm.weight_hh_l{k}"), h, 4 * h)?;
+        layer.bias_ih = r.vector(&format!("lstm.bias_ih_l{k}"), 4 * h)?;
+        layer.bias_hh = r.vector(&format!("lstm.bias_hh_l{k}"), 4 * h)?;
+    }
+    decoder.out.weight = r.transposed("out.weight", h, v)?;
+    decoder.out.bias = Some(r.vector("out.bias", v)?);
+
+    let unused = r
+        .tensors
+        .names()
+        .into_iter()
+        .filter(|k| !r.used.contains(*k))
+        .map(str::to_owned)
+        .collect::<BTreeSet<_>>();
+    Ok(PytorchImport {
+        decoder,
+        unused: unused.into_iter().collect(),
+    })
+}
+
+impl CaptionDecoder {
+    /// The weights in Burn's record format (burnpack), for a checkpoint or model directory.
+    ///
+    /// # Errors
+    /// [`DecoderError::Record`] (with an empty path) when serialisation fails.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, DecoderError> {
+        let bytes =
+            self.clone()
+                .into_record()
+                .into_bytes()
+                .map_err(|source| DecoderError::Record {
+                    path: Default::default(),
+                    source,
+                })?;
+        Ok(bytes.to_vec())
+    }
+
+    /// A decoder of `config` with the weights of a burnpack file written by [`to_bytes`](Self::to_bytes).
+    ///
+    /// # Errors
+    /// The config is invalid, or the file is unreadable or does not fit the config.
+    pub fn load(
+        path: impl AsRef<Path>,
+        config: &CaptionDecoderConfig,
+        device: &Device,
+    ) -> Result<Self, DecoderError> {
+        let path = path.as_ref();
+        config
+            .init(device)?
+            .try_load_file(path)
+            .map_err(|source| DecoderError::Record {
+                path: path.to_owned(),
+                source,
+            })
+    }
+}
