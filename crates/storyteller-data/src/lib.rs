@@ -13,6 +13,7 @@
 mod atomic;
 mod decode;
 mod error;
+mod feature_cache;
 mod flickr30k;
 mod preprocess;
 mod resize;
@@ -24,6 +25,7 @@ mod vocab;
 pub use atomic::write_atomic;
 pub use decode::{DecodeLimits, decode_rgb, decode_rgb_bytes};
 pub use error::{DataError, Result};
+pub use feature_cache::{CacheKey, DEFAULT_WIDTH, FEATURES, FeatureCache, FeatureCacheWriter};
 pub use flickr30k::{
     Caption, CaptionItem, CaptionPairs, DatasetSummary, Detected, Flickr30k, Flickr30kSplit,
     IMAGE_DIRS, ImageItem, KAGGLE_FILE, KARPATHY_FILE, Layout, LoadOptions, SplitCounts,

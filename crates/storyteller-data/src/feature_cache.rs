@@ -1,0 +1,517 @@
+//! The feature cache: encoder outputs for a set of images in one
+//! `.safetensors` file, memory-mapped for reading, written atomically,
+//! resumable.
+//!
+//! Layout (DESIGN.md, read by other tools): tensor `features`, f32
+//! `[N, width]` (2048 for ResNet-50); metadata `image_ids` (JSON list of the
+//! row ids, in row order), `encoder` (a hash of the encoder weights) and
+//! `preprocess` (JSON of the [`PreprocessConfig`](crate::PreprocessConfig)).
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::atomic::write_atomic;
+use crate::error::{DataError, Result};
+
+/// Name of the features tensor.
+pub const FEATURES: &str = "features";
+/// Default feature width (ResNet-50's pooled output).
+pub const DEFAULT_WIDTH: usize = 2048;
+
+/// What a cache must have been made with: the encoder hash, the
+/// preprocessing JSON and the feature width. A cache with another key is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    /// Hash of the encoder weights.
+    pub encoder: String,
+    /// JSON of the preprocessing settings (compared as JSON values, so key
+    /// order and spacing do not matter).
+    pub preprocess: String,
+    /// Feature width.
+    pub width: usize,
+}
+
+impl CacheKey {
+    /// A key; `preprocess` is any serialisable settings value.
+    pub fn new(
+        encoder: impl Into<String>,
+        preprocess: &impl serde::Serialize,
+        width: usize,
+    ) -> Self {
+        Self {
+            encoder: encoder.into(),
+            preprocess: serde_json::to_string(preprocess).expect("settings serialise to JSON"),
+            width,
+        }
+    }
+
+    /// Refuses a cache made with another key.
+    fn check(&self, path: &Path, found: &CacheKey) -> Result<()> {
+        let mismatch = |field, expected: String, found: String| DataError::CacheMismatch {
+            path: path.to_owned(),
+            field,
+            expected,
+            found,
+        };
+        if self.encoder != found.encoder {
+            return Err(mismatch(
+                "encoder",
+                self.encoder.clone(),
+                found.encoder.clone(),
+            ));
+        }
+        let same_preprocess = match (
+            serde_json::from_str::<serde_json::Value>(&self.preprocess),
+            serde_json::from_str::<serde_json::Value>(&found.preprocess),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => self.preprocess == found.preprocess,
+        };
+        if !same_preprocess {
+            return Err(mismatch(
+                "preprocess",
+                self.preprocess.clone(),
+                found.preprocess.clone(),
+            ));
+        }
+        if self.width != found.width {
+            return Err(mismatch(
+                "width",
+                self.width.to_string(),
+                found.width.to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A feature cache opened for reading (memory-mapped).
+///
+/// ```
+/// use storyteller_data::{CacheKey, FeatureCache, FeatureCacheWriter, PreprocessConfig};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("features.safetensors");
+/// let key = CacheKey::new("sha256:1234", &PreprocessConfig::default(), 4);
+/// let mut writer = FeatureCacheWriter::open_or_create(&path, key.clone())?;
+/// writer.push("1.jpg", &[0.0, 1.0, 2.0, 3.0])?;
+/// writer.finish()?;
+/// let cache = FeatureCache::open_expecting(&path, &key)?;
+/// assert_eq!(cache.get("1.jpg").unwrap(), [0.0, 1.0, 2.0, 3.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct FeatureCache {
+    path: PathBuf,
+    mmap: Mmap,
+    data_start: usize,
+    key: CacheKey,
+    ids: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl FeatureCache {
+    /// Opens and validates a cache, whatever encoder made it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let file = File::open(&path).map_err(|e| DataError::io(&path, e))?;
+        let mmap = map(&file).map_err(|e| DataError::io(&path, e))?;
+        let invalid = |reason: String| DataError::InvalidCache {
+            path: path.clone(),
+            reason,
+        };
+        let tensors = SafeTensors::deserialize(&mmap).map_err(|source| DataError::Safetensors {
+            path: path.clone(),
+            source,
+        })?;
+        let (_, header) =
+            SafeTensors::read_metadata(&mmap).map_err(|source| DataError::Safetensors {
+                path: path.clone(),
+                source,
+            })?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let field = |name: &str| {
+            meta.get(name)
+                .cloned()
+                .ok_or_else(|| invalid(format!("metadata has no {name:?}")))
+        };
+        let ids: Vec<String> = serde_json::from_str(&field("image_ids")?)
+            .map_err(|e| invalid(format!("image_ids is not a JSON list of strings ({e})")))?;
+        let encoder = field("encoder")?;
+        let preprocess = field("preprocess")?;
+        let view = tensors
+            .tensor(FEATURES)
+            .map_err(|_| invalid(format!("no {FEATURES:?} tensor")))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(invalid(format!(
+                "{FEATURES} is {:?}, not F32",
+                view.dtype()
+            )));
+        }
+        let [rows, width] = view.shape() else {
+            return Err(invalid(format!(
+                "{FEATURES} has shape {:?}, not [N, width]",
+                view.shape()
+            )));
+        };
+        if *rows != ids.len() {
+            return Err(invalid(format!(
+                "{rows} feature rows but {} image_ids",
+                ids.len()
+            )));
+        }
+        let mut index = HashMap::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            if index.insert(id.clone(), i).is_some() {
+                return Err(invalid(format!("image id {id:?} appears twice")));
+            }
+        }
+        let data_start = view.data().as_ptr() as usize - mmap.as_ptr() as usize;
+        let key = CacheKey {
+            encoder,
+            preprocess,
+            width: *width,
+        };
+        drop(tensors);
+        Ok(Self {
+            path,
+            mmap,
+            data_start,
+            key,
+            ids,
+            index,
+        })
+    }
+
+    /// Opens a cache and refuses it unless it was made with `key`.
+    pub fn open_expecting(path: impl AsRef<Path>, key: &CacheKey) -> Result<Self> {
+        let cache = Self::open(path)?;
+        key.check(&cache.path, &cache.key)?;
+        Ok(cache)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Encoder hash, preprocessing JSON and width.
+    pub fn key(&self) -> &CacheKey {
+        &self.key
+    }
+
+    /// Feature width.
+    pub fn width(&self) -> usize {
+        self.key.width
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the cache has no row.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Row ids, in row order.
+    pub fn image_ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// The row of an id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    /// Copies row `row` into `out` (`out.len() == width`).
+    ///
+    /// # Panics
+    ///
+    /// If `row >= len()` or `out` has the wrong length.
+    pub fn copy_row(&self, row: usize, out: &mut [f32]) {
+        assert!(
+            row < self.len(),
+            "row {row} out of range (cache has {})",
+            self.len()
+        );
+        assert_eq!(out.len(), self.width(), "output buffer length");
+        let bytes = &self.mmap[self.data_start + row * self.width() * 4..][..self.width() * 4];
+        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    }
+
+    /// Row `row` as a vector, or `None` when out of range.
+    pub fn row(&self, row: usize) -> Option<Vec<f32>> {
+        (row < self.len()).then(|| {
+            let mut out = vec![0.0; self.width()];
+            self.copy_row(row, &mut out);
+            out
+        })
+    }
+
+    /// The features of an image id.
+    pub fn get(&self, id: &str) -> Option<Vec<f32>> {
+        self.row(self.index_of(id)?)
+    }
+
+    /// Every row, `len() * width` values in row order.
+    pub fn to_vec(&self) -> Vec<f32> {
+        let bytes = &self.mmap[self.data_start..][..self.len() * self.width() * 4];
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    }
+}
+
+#[allow(unsafe_code)]
+fn map(file: &File) -> std::io::Result<Mmap> {
+    // SAFETY: the map is read-only, and caches are replaced by rename (never
+    // modified in place), so the mapped bytes do not change under us unless
+    // another program truncates the file, which the memmap2 docs accept as
+    // the caller's risk; every read is bounds-checked against the header.
+    unsafe { Mmap::map(file) }
+}
+
+/// Writes a feature cache; reopening an existing one resumes it.
+///
+/// Rows are kept in memory and the whole file is rewritten atomically (temp
+/// file, fsync, rename) on [`flush`](Self::flush) and
+/// [`finish`](Self::finish), so an interrupted extraction keeps every row
+/// flushed before the interruption and continues from there.
+#[derive(Debug)]
+pub struct FeatureCacheWriter {
+    path: PathBuf,
+    key: CacheKey,
+    ids: Vec<String>,
+    seen: HashSet<String>,
+    data: Vec<f32>,
+    dirty: bool,
+}
+
+impl FeatureCacheWriter {
+    /// Starts an empty cache at `path`, replacing any file there on the first flush.
+    pub fn create(path: impl AsRef<Path>, key: CacheKey) -> Result<Self> {
+        if key.width == 0 {
+            return Err(DataError::InvalidConfig {
+                reason: "feature width must be positive".into(),
+            });
+        }
+        Ok(Self {
+            path: path.as_ref().to_owned(),
+            key,
+            ids: Vec::new(),
+            seen: HashSet::new(),
+            data: Vec::new(),
+            dirty: true,
+        })
+    }
+
+    /// Resumes the cache at `path` if there is one (refusing it if it was made
+    /// with another key), or starts an empty one.
+    pub fn open_or_create(path: impl AsRef<Path>, key: CacheKey) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Self::create(path, key);
+        }
+        let cache = FeatureCache::open_expecting(path, &key)?;
+        let mut writer = Self::create(path, key)?;
+        writer.data = cache.to_vec();
+        writer.ids = cache.image_ids().to_vec();
+        writer.seen = writer.ids.iter().cloned().collect();
+        writer.dirty = false;
+        Ok(writer)
+    }
+
+    /// Whether the cache already has an id (skip it when resuming).
+    pub fn contains(&self, id: &str) -> bool {
+        self.seen.contains(id)
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there is no row yet.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Appends one row. A wrong width or an id already present is an error.
+    pub fn push(&mut self, id: impl Into<String>, features: &[f32]) -> Result<()> {
+        let id = id.into();
+        if features.len() != self.key.width {
+            return Err(DataError::InvalidConfig {
+                reason: format!(
+                    "features for {id:?} have {} values, the cache width is {}",
+                    features.len(),
+                    self.key.width
+                ),
+            });
+        }
+        if !self.seen.insert(id.clone()) {
+            return Err(DataError::InvalidConfig {
+                reason: format!(
+                    "{}: image id {id:?} is already in the cache",
+                    self.path.display()
+                ),
+            });
+        }
+        self.ids.push(id);
+        self.data.extend_from_slice(features);
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Writes every row so far to disk, atomically.
+    pub fn flush(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let bytes: Vec<u8> = self.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let safetensors_error = |source| DataError::Safetensors {
+            path: self.path.clone(),
+            source,
+        };
+        let view = TensorView::new(Dtype::F32, vec![self.ids.len(), self.key.width], &bytes)
+            .map_err(safetensors_error)?;
+        let metadata = HashMap::from([
+            (
+                "image_ids".to_owned(),
+                serde_json::to_string(&self.ids).expect("strings serialise"),
+            ),
+            ("encoder".to_owned(), self.key.encoder.clone()),
+            ("preprocess".to_owned(), self.key.preprocess.clone()),
+        ]);
+        let file = safetensors::serialize([(FEATURES, view)], Some(metadata))
+            .map_err(safetensors_error)?;
+        write_atomic(&self.path, |w| w.write_all(&file))?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Flushes and closes; returns the number of rows.
+    pub fn finish(mut self) -> Result<usize> {
+        self.flush()?;
+        Ok(self.ids.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PreprocessConfig;
+
+    fn key(width: usize) -> CacheKey {
+        CacheKey::new("sha256:abc", &PreprocessConfig::default(), width)
+    }
+
+    #[test]
+    fn round_trip_and_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.safetensors");
+        let mut w = FeatureCacheWriter::open_or_create(&path, key(3)).unwrap();
+        w.push("a.jpg", &[1.0, 2.0, 3.0]).unwrap();
+        w.flush().unwrap();
+        w.push("b.jpg", &[4.0, 5.0, 6.0]).unwrap();
+        // Dropped without flushing: "b.jpg" is lost, "a.jpg" survives.
+        drop(w);
+        let mut w = FeatureCacheWriter::open_or_create(&path, key(3)).unwrap();
+        assert!(w.contains("a.jpg") && !w.contains("b.jpg"));
+        w.push("b.jpg", &[4.0, 5.0, -6.5]).unwrap();
+        assert_eq!(w.finish().unwrap(), 2);
+        let cache = FeatureCache::open_expecting(&path, &key(3)).unwrap();
+        assert_eq!(cache.image_ids(), ["a.jpg", "b.jpg"]);
+        assert_eq!(cache.get("b.jpg").unwrap(), [4.0, 5.0, -6.5]);
+        assert_eq!(cache.to_vec(), [1.0, 2.0, 3.0, 4.0, 5.0, -6.5]);
+        assert_eq!(cache.row(2), None);
+        assert_eq!(fs_entries(dir.path()), 1);
+    }
+
+    fn fs_entries(dir: &Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    #[test]
+    fn empty_cache_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.safetensors");
+        FeatureCacheWriter::create(&path, key(DEFAULT_WIDTH))
+            .unwrap()
+            .finish()
+            .unwrap();
+        let cache = FeatureCache::open(&path).unwrap();
+        assert!(cache.is_empty());
+        assert_eq!(cache.width(), DEFAULT_WIDTH);
+    }
+
+    #[test]
+    fn another_encoder_preprocessing_or_width_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.safetensors");
+        let mut w = FeatureCacheWriter::create(&path, key(2)).unwrap();
+        w.push("a.jpg", &[1.0, 2.0]).unwrap();
+        w.finish().unwrap();
+        let other_encoder = CacheKey {
+            encoder: "sha256:def".into(),
+            ..key(2)
+        };
+        let other_pre = CacheKey::new("sha256:abc", &PreprocessConfig::imagenet(64), 2);
+        for (k, field) in [
+            (other_encoder, "encoder"),
+            (other_pre, "preprocess"),
+            (key(3), "width"),
+        ] {
+            let err = FeatureCache::open_expecting(&path, &k).unwrap_err();
+            assert!(
+                matches!(err, DataError::CacheMismatch { field: f, .. } if f == field),
+                "{err}"
+            );
+            assert!(err.to_string().contains("f.safetensors"), "{err}");
+            assert!(FeatureCacheWriter::open_or_create(&path, k).is_err());
+        }
+        // Same settings, other JSON spelling: accepted.
+        let spaced = CacheKey {
+            preprocess: serde_json::to_string_pretty(&PreprocessConfig::default()).unwrap(),
+            ..key(2)
+        };
+        assert!(FeatureCache::open_expecting(&path, &spaced).is_ok());
+    }
+
+    #[test]
+    fn bad_rows_and_bad_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.safetensors");
+        let mut w = FeatureCacheWriter::create(&path, key(2)).unwrap();
+        assert!(w.push("a", &[1.0]).is_err());
+        w.push("a", &[1.0, 2.0]).unwrap();
+        assert!(w.push("a", &[1.0, 2.0]).is_err());
+        assert!(FeatureCacheWriter::create(&path, key(0)).is_err());
+
+        std::fs::write(&path, b"garbage").unwrap();
+        assert!(matches!(
+            FeatureCache::open(&path),
+            Err(DataError::Safetensors { .. })
+        ));
+        assert!(matches!(
+            FeatureCache::open(dir.path().join("none")),
+            Err(DataError::Io { .. })
+        ));
+
+        // A valid safetensors file that is not a feature cache.
+        let bytes = vec![0u8; 8];
+        let view = TensorView::new(Dtype::F32, vec![2], &bytes).unwrap();
+        let file = safetensors::serialize([("weights", view)], None).unwrap();
+        std::fs::write(&path, file).unwrap();
+        let err = FeatureCache::open(&path).unwrap_err();
+        assert!(matches!(err, DataError::InvalidCache { .. }), "{err}");
+    }
+}
