@@ -1,5 +1,5 @@
 //! Data for Neural Storyteller: Flickr30k readers, vocabulary, image
-//! preprocessing, feature cache and a synthetic shapes dataset.
+//! preprocessing, feature cache and a synthetic shapes dataset. No model code.
 //!
 //! ```
 //! use storyteller_data::{Vocab, tokenize};
@@ -9,6 +9,19 @@
 //! assert_eq!(tokenize("A red circle."), ["a", "red", "circle"]);
 //! assert_eq!(vocab.decode(&vocab.encode("a red circle")), "a red circle");
 //! ```
+//!
+//! - [`Flickr30k`]: the three real annotation layouts (Karpathy JSON, token
+//!   file, Kaggle CSV), auto-detected, with splits, counted [`Warning`]s for
+//!   bad lines, and Burn `Dataset` views ([`Flickr30kSplit`], [`CaptionPairs`]).
+//! - [`Vocab`]: specials, min count, deterministic ids, JSON files.
+//! - [`decode_rgb`] and [`preprocess`]: torchvision's `Resize(256)` +
+//!   `CenterCrop(224)` + `ToTensor` + `Normalize`, bit-identical to
+//!   torchvision on lossless input; [`preprocess_batch`] in parallel.
+//! - [`FeatureCache`] / [`FeatureCacheWriter`]: encoder features in one
+//!   `.safetensors` file, memory-mapped, atomic, resumable.
+//! - [`generate`]: the synthetic shapes dataset, written in any layout.
+//!
+//! `docs/data.md` describes every format.
 
 mod atomic;
 mod decode;
