@@ -47,6 +47,9 @@ def main() -> None:
         image.save(out / name)
     Image.fromarray(skimage.data.coffee()).save(out / "coffee_q90.jpg", quality=90)
     files["coffee_q90.jpg"] = None
+    # CMYK JPEG (Adobe, inverted), as print workflows write them.
+    Image.fromarray(skimage.data.chelsea()).convert("CMYK").save(out / "chelsea_cmyk.jpg", quality=95)
+    files["chelsea_cmyk.jpg"] = None
 
     tensors = {}
     for name in files:

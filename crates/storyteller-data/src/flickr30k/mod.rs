@@ -200,6 +200,7 @@ pub struct Flickr30k {
     root: PathBuf,
     detected: Detected,
     images: Vec<ImageItem>,
+    index: std::collections::HashMap<String, usize>,
     warnings: Vec<Warning>,
 }
 
@@ -266,10 +267,17 @@ impl Flickr30k {
                 id: r.name,
             })
             .collect();
+        let images: Vec<ImageItem> = images;
+        let index = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| (image.id.clone(), i))
+            .collect();
         Ok(Self {
             root,
             detected,
             images,
+            index,
             warnings,
         })
     }
@@ -313,7 +321,7 @@ impl Flickr30k {
 
     /// Looks an image up by id.
     pub fn image(&self, id: &str) -> Option<&ImageItem> {
-        self.images.iter().find(|i| i.id == id)
+        self.index.get(id).map(|&i| &self.images[i])
     }
 }
 
@@ -364,6 +372,8 @@ mod tests {
                 assert_eq!(data.split(split).images().len(), 1, "{layout} {split}");
             }
             assert!(data.warnings().is_empty());
+            assert_eq!(data.image("2.jpg").unwrap().captions[0].raw, "A cat.");
+            assert!(data.image("9.jpg").is_none());
         }
     }
 
