@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use storyteller_data::{DecodeLimits, PreprocessConfig, preprocess_batch};
+use storyteller_data::{DecodeLimits, PreprocessConfig, decode_rgb, preprocess_batch};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -58,13 +58,25 @@ fn main() -> Result<()> {
         }
         Ok(median(rates))
     };
+    let decode_only = {
+        let mut rates = Vec::with_capacity(runs);
+        for _ in 0..runs.max(1) {
+            let start = Instant::now();
+            for p in &paths {
+                std::hint::black_box(decode_rgb(p, &limits)?);
+            }
+            rates.push(paths.len() as f64 / start.elapsed().as_secs_f64());
+        }
+        median(rates)
+    };
     let all = rayon::current_num_threads();
     let one = time(1)?;
     let many = time(all)?;
     println!(
         "{}",
         json!({"images": paths.len(), "crop": crop, "threads": all,
-               "images_per_s_1_thread": one, "images_per_s_all_threads": many})
+               "images_per_s_1_thread": one,
+               "decode_only_images_per_s_1_thread": decode_only, "images_per_s_all_threads": many})
     );
     Ok(())
 }

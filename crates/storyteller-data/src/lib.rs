@@ -46,7 +46,7 @@ pub use flickr30k::{
 };
 pub use preprocess::{
     Batch, IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig, preprocess, preprocess_batch,
-    preprocess_file, resized_size,
+    preprocess_file, preprocess_into, resized_size,
 };
 pub use resize::resize_bilinear;
 pub use split::{Split, SplitConfig};

@@ -112,40 +112,81 @@ fn round_half_even(x: f64) -> i64 {
     }
 }
 
+/// Where torchvision's `center_crop` starts along one axis: `round((size -
+/// crop) / 2)`, or, when the image is smaller than the crop (it pads with
+/// zeros, `(crop - size) // 2` before), minus that padding.
+fn crop_offset(size: usize, crop: usize) -> i64 {
+    if size >= crop {
+        round_half_even((size - crop) as f64 / 2.0)
+    } else {
+        -(((crop - size) / 2) as i64)
+    }
+}
+
 /// Preprocesses a decoded image: resize, centre crop, scale to `[0, 1]`,
 /// normalise. Returns `3 * crop * crop` values in CHW order (channel, row,
 /// column), ready for a `[3, crop, crop]` tensor.
 ///
+/// Check the config with [`PreprocessConfig::validate`] first: a crop larger
+/// than the resize is zero-padded (as torchvision does), a zero std gives
+/// infinities.
+///
 /// # Panics
 ///
-/// If the config is invalid (see [`PreprocessConfig::validate`]) or the image empty.
+/// If the image is empty.
 pub fn preprocess(image: &RgbImage, config: &PreprocessConfig) -> Vec<f32> {
+    let mut out = vec![0f32; config.values_per_image()];
+    preprocess_into(image, config, &mut out);
+    out
+}
+
+/// Like [`preprocess`], writing into `out` (`3 * crop * crop` values), so a
+/// batch can be filled in place.
+///
+/// # Panics
+///
+/// If `out` has the wrong length or the image is empty.
+pub fn preprocess_into(image: &RgbImage, config: &PreprocessConfig, out: &mut [f32]) {
+    assert_eq!(out.len(), config.values_per_image(), "output buffer length");
     let (w, h) = resized_size(image.width(), image.height(), config.resize);
     let resized = resize_bilinear(image, w.max(1), h.max(1));
     let crop = config.crop as usize;
     let (rw, rh) = (resized.width() as usize, resized.height() as usize);
-    // torchvision pads with zeros when the image is smaller than the crop.
-    let top = round_half_even((rh as f64 - crop as f64) / 2.0);
-    let left = round_half_even((rw as f64 - crop as f64) / 2.0);
-    let mut out = vec![0f32; 3 * crop * crop];
+    let top = crop_offset(rh, crop);
+    let left = crop_offset(rw, crop);
     let raw = resized.as_raw();
     for c in 0..3 {
+        // The same f32 arithmetic as ToTensor + Normalize, tabulated per byte value.
+        let lut: Vec<f32> = (0..=255u8)
+            .map(|v| (f32::from(v) / 255.0 - config.mean[c]) / config.std[c])
+            .collect();
         let zero = (0.0 - config.mean[c]) / config.std[c];
         let plane = &mut out[c * crop * crop..][..crop * crop];
-        for y in 0..crop {
+        for (y, plane_row) in plane.chunks_exact_mut(crop).enumerate() {
             let sy = y as i64 + top;
-            for x in 0..crop {
-                let sx = x as i64 + left;
-                plane[y * crop + x] = if sy < 0 || sx < 0 || sy >= rh as i64 || sx >= rw as i64 {
-                    zero
-                } else {
-                    let v = f32::from(raw[(sy as usize * rw + sx as usize) * 3 + c]) / 255.0;
-                    (v - config.mean[c]) / config.std[c]
-                };
+            if sy < 0 || sy >= rh as i64 {
+                plane_row.fill(zero);
+                continue;
+            }
+            let src_row = &raw[sy as usize * rw * 3..][..rw * 3];
+            if left >= 0 && left as usize + crop <= rw {
+                // The usual case: the crop lies inside the image.
+                let src = &src_row[left as usize * 3..][..crop * 3];
+                for (value, px) in plane_row.iter_mut().zip(src.chunks_exact(3)) {
+                    *value = lut[usize::from(px[c])];
+                }
+            } else {
+                for (x, value) in plane_row.iter_mut().enumerate() {
+                    let sx = x as i64 + left;
+                    *value = if sx < 0 || sx >= rw as i64 {
+                        zero
+                    } else {
+                        lut[usize::from(src_row[sx as usize * 3 + c])]
+                    };
+                }
             }
         }
     }
-    out
 }
 
 /// Decodes and preprocesses one file.
@@ -178,24 +219,36 @@ pub fn preprocess_batch<P: AsRef<Path> + Sync>(
     limits: &DecodeLimits,
 ) -> Result<Batch> {
     config.validate()?;
-    let results: Vec<Result<Vec<f32>>> = paths
-        .par_iter()
-        .map(|p| preprocess_file(p, config, limits))
+    let per = config.values_per_image();
+    let mut data = vec![0f32; paths.len() * per];
+    let results: Vec<Result<()>> = data
+        .par_chunks_mut(per)
+        .zip(paths.par_iter())
+        .map(|(out, path)| {
+            let image = decode_rgb(path, limits)?;
+            preprocess_into(&image, config, out);
+            Ok(())
+        })
         .collect();
     let mut batch = Batch {
-        data: Vec::with_capacity(paths.len() * config.values_per_image()),
+        data: Vec::new(),
         ok: Vec::with_capacity(paths.len()),
         failed: Vec::new(),
     };
     for (i, result) in results.into_iter().enumerate() {
         match result {
-            Ok(values) => {
-                batch.data.extend_from_slice(&values);
+            Ok(()) => {
+                let slot = batch.ok.len();
+                if slot != i {
+                    data.copy_within(i * per..(i + 1) * per, slot * per);
+                }
                 batch.ok.push(i);
             }
             Err(e) => batch.failed.push((paths[i].as_ref().to_owned(), e)),
         }
     }
+    data.truncate(batch.ok.len() * per);
+    batch.data = data;
     Ok(batch)
 }
 
@@ -222,6 +275,15 @@ mod tests {
     }
 
     #[test]
+    fn crop_offsets_follow_torchvision() {
+        assert_eq!(crop_offset(256, 224), 16);
+        assert_eq!(crop_offset(341, 224), 58);
+        assert_eq!(crop_offset(343, 224), 60);
+        assert_eq!(crop_offset(8, 12), -2);
+        assert_eq!(crop_offset(8, 11), -1);
+    }
+
+    #[test]
     fn output_shape_and_normalisation() {
         let img = RgbImage::from_pixel(64, 48, Rgb([255, 0, 128]));
         let config = PreprocessConfig::imagenet(32);
@@ -237,6 +299,23 @@ mod tests {
             assert!((out[c * 1024] - expect[c]).abs() < 1e-6);
             assert!((out[c * 1024 + 1023] - expect[c]).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn a_crop_larger_than_the_image_is_zero_padded_like_torchvision() {
+        let img = RgbImage::from_pixel(8, 8, Rgb([255, 255, 255]));
+        let config = PreprocessConfig {
+            resize: 8,
+            crop: 12,
+            ..PreprocessConfig::default()
+        };
+        let out = preprocess(&img, &config);
+        let zero = -0.485 / 0.229;
+        let white = (1.0 - 0.485) / 0.229;
+        assert!((out[0] - zero).abs() < 1e-6);
+        assert!((out[2 * 12 + 2] - white).abs() < 1e-6);
+        assert!((out[2 * 12 + 10] - zero).abs() < 1e-6);
+        assert!((out[11 * 12 + 5] - zero).abs() < 1e-6);
     }
 
     #[test]
@@ -271,14 +350,18 @@ mod tests {
         let missing = dir.path().join("missing.jpg");
         let config = PreprocessConfig::imagenet(16);
         let batch = preprocess_batch(
-            &[&good, &bad, &missing, &good],
+            &[&bad, &good, &missing, &good],
             &config,
             &DecodeLimits::default(),
         )
         .unwrap();
-        assert_eq!(batch.ok, [0, 3]);
+        assert_eq!(batch.ok, [1, 3]);
+        let single = preprocess_file(&good, &config, &DecodeLimits::default()).unwrap();
+        assert_eq!(&batch.data[..single.len()], &single[..]);
+        assert_eq!(&batch.data[single.len()..], &single[..]);
         assert_eq!(batch.data.len(), 2 * config.values_per_image());
         assert_eq!(batch.failed.len(), 2);
         assert!(batch.failed[0].1.to_string().contains("bad.jpg"));
+        assert!(batch.failed[1].1.to_string().contains("missing.jpg"));
     }
 }
