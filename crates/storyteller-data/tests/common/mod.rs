@@ -58,5 +58,8 @@ fn skip(test: &str, why: &str) {
     if required() {
         panic!("{test}: {why}, and STORYTELLER_REQUIRE_FIXTURES=1");
     }
-    eprintln!("SKIPPED {test}: {why}");
+    // Written to the stderr handle, not with eprintln!, so libtest's output
+    // capture does not hide it.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
