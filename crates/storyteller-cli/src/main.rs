@@ -3,10 +3,11 @@
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod device;
 mod refs_hyps;
 
-/// Image captioning in pure Rust: score captions (and, as the project grows,
-/// extract features, train, caption, evaluate and serve).
+/// Image captioning in pure Rust on Burn: a ResNet-50 encoder, an LSTM decoder, beam
+/// search and captioning metrics that match pycocoevalcap.
 #[derive(Debug, Parser)]
 #[command(name = "storyteller", version, about, long_about = None)]
 struct Cli {
@@ -22,6 +23,16 @@ enum Command {
     Synth(commands::synth::SynthArgs),
     /// Show what a dataset holds: images, captions, splits, skipped lines, vocabulary size.
     Dataset(commands::dataset::DatasetArgs),
+    /// The main job on the CPU default: synthesise a dataset, extract features, train, evaluate, caption.
+    Demo(commands::demo::DemoArgs),
+    /// Encode a dataset's images (or any folder of images) into a feature cache.
+    Extract(commands::extract::ExtractArgs),
+    /// Train a caption decoder on cached features; writes a model directory.
+    Train(commands::train::TrainArgs),
+    /// Caption image files with a trained model.
+    Caption(commands::caption::CaptionArgs),
+    /// Score a model on a dataset split with every metric, greedy and beam search.
+    Evaluate(commands::evaluate::EvaluateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +41,11 @@ fn main() -> std::process::ExitCode {
         Command::Score(args) => commands::score::run(&args),
         Command::Synth(args) => commands::synth::run(&args),
         Command::Dataset(args) => commands::dataset::run(&args),
+        Command::Demo(args) => commands::demo::run(&args),
+        Command::Extract(args) => commands::extract::run(&args),
+        Command::Train(args) => commands::train::run(&args),
+        Command::Caption(args) => commands::caption::run(&args),
+        Command::Evaluate(args) => commands::evaluate::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

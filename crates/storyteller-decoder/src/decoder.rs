@@ -1,6 +1,6 @@
 //! The Show-and-Tell caption decoder.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 
@@ -9,8 +9,11 @@ use crate::{CaptionDecoderConfig, LstmCell};
 /// An LSTM caption decoder in the style of Show and Tell (Vinyals et al., 2015), as the
 /// PyTorch reference workload (`shared/anchors/torch_anchor.py`) builds it.
 ///
-/// The image feature initialises the LSTM state, `h₀ = tanh(init_h·f)` and
-/// `c₀ = tanh(init_c·f)` (one `d_hidden` slice per layer); word embeddings feed the
+/// The image feature is standardised, `f' = (f − feature_mean) · feature_scale` (identity
+/// until [`set_feature_statistics`](Self::set_feature_statistics) stores the training
+/// set's statistics, which are saved with the weights and never trained), then initialises
+/// the LSTM state, `h₀ = tanh(init_h·f')` and `c₀ = tanh(init_c·f')` (one `d_hidden`
+/// slice per layer); word embeddings feed the
 /// LSTM; a linear layer maps each hidden state to vocabulary logits. Dropout acts on the
 /// embeddings, between layers and before the output layer, on autodiff devices only.
 ///
@@ -18,6 +21,10 @@ use crate::{CaptionDecoderConfig, LstmCell};
 /// its state dict maps one to one (see [`load_pytorch`](crate::load_pytorch)).
 #[derive(Module, Debug)]
 pub struct CaptionDecoder {
+    /// Subtracted from image features `[d_feature]` (not trained).
+    pub feature_mean: Param<Tensor<1>>,
+    /// Multiplies centred image features `[d_feature]` (not trained).
+    pub feature_scale: Param<Tensor<1>>,
     /// Feature to initial hidden state, `d_feature → n_layers·d_hidden`.
     pub init_h: Linear,
     /// Feature to initial cell state, `d_feature → n_layers·d_hidden`.
@@ -45,6 +52,10 @@ impl CaptionDecoder {
     pub(crate) fn new(config: &CaptionDecoderConfig, device: &Device) -> Self {
         let d_state = config.d_hidden * config.n_layers;
         Self {
+            feature_mean: Param::from_tensor(Tensor::zeros([config.d_feature], device))
+                .set_require_grad(false),
+            feature_scale: Param::from_tensor(Tensor::ones([config.d_feature], device))
+                .set_require_grad(false),
             init_h: LinearConfig::new(config.d_feature, d_state).init(device),
             init_c: LinearConfig::new(config.d_feature, d_state).init(device),
             embed: EmbeddingConfig::new(config.vocab_size, config.d_embed).init(device),
@@ -63,6 +74,37 @@ impl CaptionDecoder {
         }
     }
 
+    /// Stores the per-dimension mean and standard deviation of the training features, so
+    /// every feature is standardised before it initialises the state (a deep network's
+    /// pooled features share a large common component; standardising keeps `tanh` out of
+    /// saturation). Dimensions with a standard deviation below 1e-6 are only centred.
+    ///
+    /// # Panics
+    /// When `mean` or `std` is not `d_feature` long.
+    pub fn set_feature_statistics(mut self, mean: &[f32], std: &[f32]) -> Self {
+        let d = self.d_feature();
+        assert!(
+            mean.len() == d && std.len() == d,
+            "feature statistics must have {d} values"
+        );
+        let device = self.init_h.weight.device();
+        let scale: Vec<f32> = std
+            .iter()
+            .map(|s| if *s > 1e-6 { 1.0 / s } else { 1.0 })
+            .collect();
+        self.feature_mean = Param::from_tensor(Tensor::from_data(
+            burn::tensor::TensorData::new(mean.to_vec(), [d]),
+            &device,
+        ))
+        .set_require_grad(false);
+        self.feature_scale = Param::from_tensor(Tensor::from_data(
+            burn::tensor::TensorData::new(scale, [d]),
+            &device,
+        ))
+        .set_require_grad(false);
+        self
+    }
+
     /// Number of tokens the decoder scores.
     pub fn vocab_size(&self) -> usize {
         self.out.weight.dims()[1]
@@ -79,6 +121,9 @@ impl CaptionDecoder {
     /// - `features`: `[batch, d_feature]`
     /// - every returned tensor: `[batch, d_hidden]`
     pub fn init_state(&self, features: Tensor<2>) -> DecoderState {
+        let mean = self.feature_mean.val().detach().unsqueeze::<2>();
+        let scale = self.feature_scale.val().detach().unsqueeze::<2>();
+        let features = (features - mean) * scale;
         let hidden = self.init_h.forward(features.clone()).tanh();
         let cell = self.init_c.forward(features).tanh();
         let split = |state: Tensor<2>| {

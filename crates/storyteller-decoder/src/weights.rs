@@ -20,8 +20,9 @@
 //! | `out.weight` | `[V, H]` | `out.weight` (transposed) |
 //! | `out.bias` | `[V]` | `out.bias` |
 //!
-//! Other keys (the anchor's weight-sharing `cell.*`, optimiser state) are reported as
-//! unused and ignored.
+//! Optional: `feature_mean`, `feature_scale` `[F]` (the feature standardisation; identity
+//! when absent, as in the anchor's decoder). Other keys (the anchor's weight-sharing
+//! `cell.*`, optimiser state) are reported as unused and ignored.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -149,6 +150,10 @@ pub fn load_pytorch(
     }
     decoder.out.weight = r.transposed("out.weight", h, v)?;
     decoder.out.bias = Some(r.vector("out.bias", v)?);
+    if r.tensors.names().contains(&"feature_mean") || r.tensors.names().contains(&"feature_scale") {
+        decoder.feature_mean = r.vector("feature_mean", f)?.set_require_grad(false);
+        decoder.feature_scale = r.vector("feature_scale", f)?.set_require_grad(false);
+    }
 
     let unused = r
         .tensors

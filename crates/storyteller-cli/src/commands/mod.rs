@@ -1,5 +1,11 @@
 //! One module per subcommand.
 
+pub mod caption;
 pub mod dataset;
+pub mod demo;
+pub mod evaluate;
+pub mod extract;
 pub mod score;
+pub mod search_args;
 pub mod synth;
+pub mod train;

@@ -1,0 +1,109 @@
+//! `storyteller evaluate`: every metric of a model on a dataset split.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use storyteller::{Captioner, FeatureCache, Flickr30k, GreedySearch, Search, Split};
+
+use crate::commands::search_args::SearchArgs;
+
+/// Arguments of `storyteller evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The model directory.
+    #[arg(long, value_name = "MODEL_DIR")]
+    model: PathBuf,
+    /// The dataset directory.
+    #[arg(long, value_name = "DIR")]
+    dataset: PathBuf,
+    /// Split to score: train, val or test.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Features of the dataset (skips the encoder when they match the model's).
+    #[arg(long, value_name = "F.safetensors")]
+    features: Option<PathBuf>,
+    #[command(flatten)]
+    search: SearchArgs,
+    /// Write every image's captions and references here.
+    #[arg(long, value_name = "FILE.json")]
+    captions: Option<PathBuf>,
+    /// Backend: cpu, wgpu or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `storyteller evaluate`: greedy and beam search side by side.
+pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
+    let split = Split::parse(&args.split)
+        .ok_or_else(|| anyhow::anyhow!("--split {}: expected train, val or test", args.split))?;
+    let device = crate::device::parse(&args.device)?;
+    let captioner = Captioner::load(&args.model, &device)?;
+    let dataset = Flickr30k::open(&args.dataset)?;
+    let features = args.features.as_ref().map(FeatureCache::open).transpose()?;
+    let beam = args.search.search(&captioner.config().beam, 1);
+    let mut searches = vec![("greedy".to_owned(), Search::Greedy(GreedySearch::new()))];
+    if let Search::Beam(b) = &beam {
+        searches.push((format!("beam{}", b.width), beam.clone()));
+    }
+    let evaluation =
+        storyteller::evaluate(&captioner, &dataset, split, &searches, features.as_ref())?;
+    for (id, reason) in &evaluation.skipped {
+        eprintln!("warning: skipped {id}: {reason}");
+    }
+    if let Some(path) = &args.captions {
+        std::fs::write(path, serde_json::to_string_pretty(&evaluation.per_image)?)?;
+    }
+    if args.json {
+        let scores: serde_json::Map<String, serde_json::Value> = evaluation
+            .scores
+            .iter()
+            .map(|(name, s)| (name.clone(), serde_json::to_value(s).unwrap()))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "split": evaluation.split, "images": evaluation.images, "scores": scores,
+            }))?
+        );
+    } else {
+        print!("{}", table(&evaluation));
+    }
+    Ok(())
+}
+
+/// Reads one metric out of a score set.
+type Metric = fn(&storyteller::Scores) -> f64;
+
+/// The scores of each search as columns.
+pub fn table(evaluation: &storyteller::Evaluation) -> String {
+    let mut out = format!(
+        "{} split, {} images\n{:<12}",
+        evaluation.split, evaluation.images, ""
+    );
+    for (name, _) in &evaluation.scores {
+        out.push_str(&format!("{name:>10}"));
+    }
+    out.push('\n');
+    let rows: [(&str, Metric); 9] = [
+        ("BLEU-1", |s| s.bleu1),
+        ("BLEU-2", |s| s.bleu2),
+        ("BLEU-3", |s| s.bleu3),
+        ("BLEU-4", |s| s.bleu4),
+        ("precision", |s| s.precision),
+        ("recall", |s| s.recall),
+        ("F1", |s| s.f1),
+        ("ROUGE-L", |s| s.rouge_l),
+        ("CIDEr-D", |s| s.cider_d),
+    ];
+    for (label, value) in rows {
+        out.push_str(&format!("{label:<12}"));
+        for (_, scores) in &evaluation.scores {
+            out.push_str(&format!("{:>10.4}", value(scores)));
+        }
+        out.push('\n');
+    }
+    out
+}

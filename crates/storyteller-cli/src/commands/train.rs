@@ -1,0 +1,127 @@
+//! `storyteller train`: a decoder from cached features.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use storyteller::model_dir::reference_path;
+use storyteller::train::{TrainConfig, TrainOptions, train};
+use storyteller::{EncoderRef, FeatureCache, Flickr30k};
+
+/// Arguments of `storyteller train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The dataset directory (any Flickr30k layout).
+    #[arg(long, value_name = "DIR")]
+    dataset: PathBuf,
+    /// Its feature cache (`storyteller extract`).
+    #[arg(long, value_name = "F.safetensors")]
+    features: PathBuf,
+    /// The encoder weights the features were made with (recorded in the model so it can caption images).
+    #[arg(long, value_name = "W")]
+    weights: PathBuf,
+    /// The model directory to write.
+    #[arg(long, value_name = "MODEL_DIR")]
+    out: PathBuf,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Captions per batch.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Initial learning rate (Adam).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Halve the learning rate every N epochs (0: never).
+    #[arg(long, default_value_t = 5)]
+    lr_decay_every: usize,
+    /// Early stopping: epochs without a better validation BLEU-4.
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    /// Seed of initialisation, shuffling and dropout.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Minimum word count for the vocabulary.
+    #[arg(long, default_value_t = 5)]
+    min_count: usize,
+    /// Embedding width.
+    #[arg(long, default_value_t = 256)]
+    d_embed: usize,
+    /// LSTM width.
+    #[arg(long, default_value_t = 512)]
+    d_hidden: usize,
+    /// LSTM layers.
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
+    /// Dropout probability.
+    #[arg(long, default_value_t = 0.5)]
+    dropout: f64,
+    /// Validate on at most this many images.
+    #[arg(long)]
+    val_images: Option<usize>,
+    /// Continue from the checkpoint in MODEL_DIR.
+    #[arg(long)]
+    resume: bool,
+    /// Stop after this epoch (resume later with --resume).
+    #[arg(long, value_name = "EPOCH")]
+    stop_after: Option<usize>,
+    /// Backend: cpu, wgpu or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `storyteller train`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let device = crate::device::parse(&args.device)?;
+    let dataset = Flickr30k::open(&args.dataset)?;
+    let features = FeatureCache::open(&args.features)?;
+    let encoder = storyteller::Encoder::load(&args.weights, &device)?;
+    let config = TrainConfig::new()
+        .with_epochs(args.epochs)
+        .with_batch_size(args.batch_size)
+        .with_learning_rate(args.lr)
+        .with_lr_decay_every(args.lr_decay_every)
+        .with_patience(args.patience)
+        .with_seed(args.seed)
+        .with_min_count(args.min_count)
+        .with_d_embed(args.d_embed)
+        .with_d_hidden(args.d_hidden)
+        .with_n_layers(args.layers)
+        .with_dropout(args.dropout)
+        .with_val_images(args.val_images);
+    let summary = train(
+        &config,
+        TrainOptions {
+            dataset: &dataset,
+            features: &features,
+            encoder: EncoderRef {
+                weights: reference_path(&args.weights, &args.out),
+                hash: encoder.weights_hash().to_owned(),
+            },
+            out_dir: &args.out,
+            resume: args.resume,
+            stop_after: args.stop_after,
+            progress: !args.json,
+        },
+        &device,
+    )?;
+    for warning in &summary.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if args.json {
+        let json = serde_json::json!({
+            "epochs": summary.epochs,
+            "best_epoch": summary.best_epoch,
+            "best_val_bleu4": summary.best_bleu4,
+            "stopped_early": summary.stopped_early,
+            "history": summary.history,
+            "model": args.out,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!("{summary}; model in {}", args.out.display());
+    }
+    Ok(())
+}

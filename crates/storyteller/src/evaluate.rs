@@ -1,0 +1,176 @@
+//! Scoring a model on a dataset split: every metric, for every search asked for.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use storyteller_data::{DecodeLimits, FeatureCache, Flickr30k, ImageItem, Split, preprocess_batch};
+use storyteller_metrics::bleu::BleuFlavour;
+use storyteller_metrics::{Corpus, Scores};
+use storyteller_search::Search;
+
+use crate::Captioner;
+use crate::error::Result;
+
+/// Images encoded or decoded per batch.
+const BATCH: usize = 64;
+
+/// One image's captions under each search, next to its references.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageCaptions {
+    /// Image id.
+    pub image_id: String,
+    /// Caption per search name.
+    pub captions: BTreeMap<String, String>,
+    /// The reference captions (raw).
+    pub references: Vec<String>,
+}
+
+/// The result of [`evaluate`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The split scored.
+    pub split: String,
+    /// Images scored.
+    pub images: usize,
+    /// Images skipped (unreadable files), with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Scores per search name, in the order asked.
+    pub scores: Vec<(String, Scores)>,
+    /// Per-image captions.
+    pub per_image: Vec<ImageCaptions>,
+}
+
+/// Captions every image of `split` with each named search and scores the captions against
+/// the references with every metric (BLEU in pycocoevalcap's flavour).
+///
+/// Features come from `features` when given and made by the captioner's encoder and
+/// preprocessing (faster); otherwise images are decoded and encoded in batches, and
+/// unreadable ones are skipped and listed.
+///
+/// # Errors
+/// Invalid searches, or a split with no usable image.
+pub fn evaluate(
+    captioner: &Captioner,
+    dataset: &Flickr30k,
+    split: Split,
+    searches: &[(String, Search)],
+    features: Option<&FeatureCache>,
+) -> Result<Evaluation> {
+    for (_, search) in searches {
+        search.validate()?;
+    }
+    let images = dataset.split(split);
+    let usable_cache = features.filter(|cache| {
+        cache.key().encoder == captioner.config().encoder.hash
+            && serde_json::from_str::<serde_json::Value>(&cache.key().preprocess).ok()
+                == serde_json::to_value(captioner.preprocess()).ok()
+    });
+    let mut scored: Vec<&ImageItem> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut hypotheses: Vec<Vec<String>> = vec![Vec::new(); searches.len()];
+    for chunk in images.images().chunks(BATCH) {
+        let (items, features) = match usable_cache {
+            Some(cache) => from_cache(captioner, cache, chunk),
+            None => from_files(captioner, chunk, &mut skipped),
+        };
+        let Some(features) = features else { continue };
+        for (s, (_, search)) in searches.iter().enumerate() {
+            for ranked in captioner.caption_features(features.clone(), search)? {
+                hypotheses[s].push(ranked[0].text.clone());
+            }
+        }
+        scored.extend(items);
+    }
+
+    let mut scores = Vec::with_capacity(searches.len());
+    for (s, (name, _)) in searches.iter().enumerate() {
+        let corpus = Corpus::from_captions(
+            hypotheses[s]
+                .iter()
+                .zip(&scored)
+                .map(|(h, item)| (h.as_str(), item.captions.iter().map(|c| c.raw.as_str()))),
+        )?;
+        scores.push((
+            name.clone(),
+            storyteller_metrics::evaluate(&corpus, BleuFlavour::Coco)?,
+        ));
+    }
+    let per_image = scored
+        .iter()
+        .enumerate()
+        .map(|(i, item)| ImageCaptions {
+            image_id: item.id.clone(),
+            captions: searches
+                .iter()
+                .enumerate()
+                .map(|(s, (name, _))| (name.clone(), hypotheses[s][i].clone()))
+                .collect(),
+            references: item.captions.iter().map(|c| c.raw.clone()).collect(),
+        })
+        .collect();
+    Ok(Evaluation {
+        split: split.name().to_owned(),
+        images: scored.len(),
+        skipped,
+        scores,
+        per_image,
+    })
+}
+
+fn from_cache<'a>(
+    captioner: &Captioner,
+    cache: &FeatureCache,
+    chunk: &'a [ImageItem],
+) -> (Vec<&'a ImageItem>, Option<Tensor<2>>) {
+    let width = cache.width();
+    let items: Vec<&ImageItem> = chunk
+        .iter()
+        .filter(|i| cache.index_of(&i.id).is_some())
+        .collect();
+    if items.is_empty() {
+        return (items, None);
+    }
+    let mut values = vec![0.0f32; items.len() * width];
+    for (b, item) in items.iter().enumerate() {
+        let row = cache.index_of(&item.id).expect("filtered above");
+        cache.copy_row(row, &mut values[b * width..(b + 1) * width]);
+    }
+    let tensor = Tensor::from_data(
+        TensorData::new(values, [items.len(), width]),
+        captioner.device(),
+    );
+    (items, Some(tensor))
+}
+
+fn from_files<'a>(
+    captioner: &Captioner,
+    chunk: &'a [ImageItem],
+    skipped: &mut Vec<(String, String)>,
+) -> (Vec<&'a ImageItem>, Option<Tensor<2>>) {
+    let paths: Vec<&std::path::Path> = chunk.iter().map(|i| i.path.as_path()).collect();
+    let batch = match preprocess_batch(&paths, captioner.preprocess(), &DecodeLimits::default()) {
+        Ok(batch) => batch,
+        Err(err) => {
+            skipped.extend(chunk.iter().map(|i| (i.id.clone(), err.to_string())));
+            return (Vec::new(), None);
+        }
+    };
+    for (path, err) in &batch.failed {
+        let id = chunk
+            .iter()
+            .find(|i| &i.path == path)
+            .map_or_else(|| path.display().to_string(), |i| i.id.clone());
+        skipped.push((id, err.to_string()));
+    }
+    let items: Vec<&ImageItem> = batch.ok.iter().map(|&i| &chunk[i]).collect();
+    if items.is_empty() {
+        return (items, None);
+    }
+    let crop = captioner.preprocess().crop as usize;
+    let pixels = Tensor::from_data(
+        TensorData::new(batch.data, [items.len(), 3, crop, crop]),
+        captioner.device(),
+    );
+    (items, Some(captioner.encode_pixels(pixels)))
+}

@@ -1,0 +1,141 @@
+//! Feature extraction: images in, a feature cache out.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use storyteller_data::{
+    CacheKey, DecodeLimits, FeatureCacheWriter, PreprocessConfig, preprocess_batch,
+};
+use storyteller_encoder::Encoder;
+
+use crate::error::Result;
+
+/// How [`extract_features`] runs.
+#[derive(Debug, Clone)]
+pub struct ExtractOptions {
+    /// Images per encoder forward.
+    pub batch_size: usize,
+    /// Write the cache to disk every this many batches (an interruption loses at most that).
+    pub flush_every: usize,
+    /// Decoding limits (decompression-bomb guard).
+    pub limits: DecodeLimits,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            flush_every: 16,
+            limits: DecodeLimits::default(),
+        }
+    }
+}
+
+/// What an extraction did.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractSummary {
+    /// Images encoded by this run.
+    pub extracted: usize,
+    /// Images already in the cache (an earlier, interrupted run), not redone.
+    pub already_cached: usize,
+    /// Images that could not be read, with the reason; the run went on without them.
+    pub failed: Vec<(PathBuf, String)>,
+    /// Rows in the cache at the end.
+    pub rows: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+impl ExtractSummary {
+    /// Images encoded per second.
+    pub fn images_per_second(&self) -> f64 {
+        self.extracted as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Encodes `images` (id, file) into the feature cache `out`, resuming it when it exists;
+/// `on_batch` sees the running summary and the number of images to do after each batch.
+///
+/// Batches are decoded and preprocessed in parallel (rayon) on a second thread while the
+/// device encodes the previous batch, so memory holds at most two batches of pixels.
+/// Unreadable images are skipped and listed in the summary. The cache records the encoder's
+/// weight hash and `preprocess`; resuming a cache made otherwise is refused.
+///
+/// # Errors
+/// The cache exists with another key, or cannot be written.
+pub fn extract_features(
+    encoder: &Encoder,
+    images: &[(String, PathBuf)],
+    preprocess: &PreprocessConfig,
+    out: &Path,
+    options: &ExtractOptions,
+    device: &Device,
+    on_batch: &mut dyn FnMut(&ExtractSummary, usize),
+) -> Result<ExtractSummary> {
+    let started = Instant::now();
+    preprocess.validate()?;
+    let key = CacheKey::new(encoder.weights_hash(), preprocess, encoder.d_feature());
+    let mut writer = FeatureCacheWriter::open_or_create(out, key)?;
+    let todo: Vec<&(String, PathBuf)> = images
+        .iter()
+        .filter(|(id, _)| !writer.contains(id))
+        .collect();
+    let mut summary = ExtractSummary {
+        already_cached: images.len() - todo.len(),
+        ..Default::default()
+    };
+    let crop = preprocess.crop as usize;
+    let batches: Vec<&[&(String, PathBuf)]> = todo.chunks(options.batch_size.max(1)).collect();
+
+    let (sender, receiver) = sync_channel(1);
+    std::thread::scope(|scope| -> Result<()> {
+        scope.spawn(move || {
+            for batch in &batches {
+                let paths: Vec<&Path> = batch.iter().map(|(_, p)| p.as_path()).collect();
+                let decoded = preprocess_batch(&paths, preprocess, &options.limits);
+                if sender.send((*batch, decoded)).is_err() {
+                    return;
+                }
+            }
+        });
+        for (index, (batch, decoded)) in receiver.iter().enumerate() {
+            let decoded = decoded?;
+            summary.failed.extend(
+                decoded
+                    .failed
+                    .into_iter()
+                    .map(|(path, err)| (path, err.to_string())),
+            );
+            if !decoded.ok.is_empty() {
+                let n = decoded.ok.len();
+                let pixels = Tensor::<4>::from_data(
+                    TensorData::new(decoded.data, [n, 3, crop, crop]),
+                    device,
+                );
+                let features: Vec<f32> = encoder
+                    .forward(pixels)
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .expect("f32 features");
+                let width = features.len() / n;
+                for (row, &i) in decoded.ok.iter().enumerate() {
+                    writer.push(
+                        batch[i].0.clone(),
+                        &features[row * width..(row + 1) * width],
+                    )?;
+                }
+                summary.extracted += n;
+            }
+            if (index + 1) % options.flush_every.max(1) == 0 {
+                writer.flush()?;
+            }
+            on_batch(&summary, todo.len());
+        }
+        Ok(())
+    })?;
+    summary.rows = writer.finish()?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}

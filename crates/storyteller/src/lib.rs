@@ -1,0 +1,42 @@
+//! Neural Storyteller: image captioning in pure Rust on Burn.
+//!
+//! A ResNet-50 encoder ([`storyteller_encoder`]) turns an image into a 2048-d feature, an
+//! LSTM decoder ([`storyteller_decoder`]) initialised from it writes the caption, greedy or
+//! beam search ([`storyteller_search`]) picks the words, and [`storyteller_metrics`] scores
+//! captions as pycocoevalcap does. This crate ties them together: [`Captioner`] captions
+//! images from a model directory, [`train::train`] trains one on cached features, and
+//! [`evaluate()`] scores a model on a dataset split.
+//!
+//! ```no_run
+//! use burn::tensor::Device;
+//! use storyteller::{Captioner, Search, BeamSearch};
+//!
+//! let device = Device::default();
+//! let captioner = Captioner::load("model", &device)?
+//!     .with_search(Search::Beam(BeamSearch::new().with_width(5)))?;
+//! for caption in captioner.n_best(&image::open("dog.jpg").unwrap().to_rgb8(), 3)? {
+//!     println!("{:7.3}  {}", caption.score, caption.text);
+//! }
+//! # Ok::<(), storyteller::StorytellerError>(())
+//! ```
+
+mod captioner;
+#[cfg(feature = "train")]
+pub mod demo;
+mod error;
+pub mod evaluate;
+pub mod extract;
+pub mod model_dir;
+#[cfg(feature = "train")]
+pub mod train;
+
+pub use captioner::{Caption, Captioner, decode_image};
+pub use error::{Result, StorytellerError};
+pub use evaluate::{Evaluation, ImageCaptions, evaluate};
+pub use extract::{ExtractOptions, ExtractSummary, extract_features};
+pub use model_dir::{EncoderRef, ModelConfig};
+pub use storyteller_data::{FeatureCache, Flickr30k, PreprocessConfig, Split, Vocab};
+pub use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig};
+pub use storyteller_encoder::Encoder;
+pub use storyteller_metrics::Scores;
+pub use storyteller_search::{BeamSearch, GreedySearch, Hypothesis, Search, StepDecoder};

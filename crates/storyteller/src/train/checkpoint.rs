@@ -1,0 +1,174 @@
+//! Checkpoints: the last completed epoch's decoder, optimiser and trainer state.
+//!
+//! ```text
+//! MODEL_DIR/checkpoint/state.json          TrainState (written last, atomically)
+//! MODEL_DIR/checkpoint/epoch-0007/decoder.bpk
+//! MODEL_DIR/checkpoint/epoch-0007/optimizer.bpk
+//! ```
+//!
+//! Each epoch writes a new `epoch-NNNN` directory, then points `state.json` at it, then
+//! removes the older ones, so an interruption at any moment leaves a consistent checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use storyteller_decoder::CaptionDecoderConfig;
+
+use crate::error::{Result, StorytellerError, io_error};
+use crate::model_dir::write_bytes;
+use crate::train::TrainConfig;
+
+/// Format tag of `state.json`.
+pub const CHECKPOINT_FORMAT: &str = "storyteller-checkpoint/1";
+
+/// What one epoch measured; one line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// Epoch, 1-based.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub learning_rate: f64,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Teacher-forced loss on the validation captions.
+    pub val_loss: f64,
+    /// Corpus BLEU-4 (pycocoevalcap flavour) of greedy captions on the validation images.
+    pub val_bleu4: f64,
+    /// Wall-clock seconds of the epoch (training and validation).
+    pub seconds: f64,
+    /// Training throughput.
+    pub captions_per_second: f64,
+}
+
+/// The trainer's state after a completed epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Always [`CHECKPOINT_FORMAT`].
+    pub format: String,
+    /// Last completed epoch.
+    pub epoch: usize,
+    /// Epoch of the best validation BLEU-4 so far (its decoder is `MODEL_DIR/decoder.bpk`).
+    pub best_epoch: usize,
+    /// The best validation BLEU-4 so far.
+    pub best_bleu4: f64,
+    /// Epochs since the best one.
+    pub epochs_since_best: usize,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Every epoch so far.
+    pub history: Vec<EpochMetrics>,
+    /// The training settings.
+    pub config: TrainConfig,
+    /// The decoder settings.
+    pub decoder: CaptionDecoderConfig,
+    /// Hash of the encoder weights the features came from.
+    pub encoder_hash: String,
+}
+
+/// The checkpoint directory of a model directory.
+pub fn checkpoint_dir(model_dir: &Path) -> PathBuf {
+    model_dir.join("checkpoint")
+}
+
+fn epoch_dir(model_dir: &Path, epoch: usize) -> PathBuf {
+    checkpoint_dir(model_dir).join(format!("epoch-{epoch:04}"))
+}
+
+/// Where the decoder and optimiser of the state's epoch are.
+pub fn epoch_files(model_dir: &Path, epoch: usize) -> (PathBuf, PathBuf) {
+    let dir = epoch_dir(model_dir, epoch);
+    (dir.join("decoder.bpk"), dir.join("optimizer.bpk"))
+}
+
+/// Reads the checkpoint state of a model directory, `None` when there is no checkpoint.
+///
+/// # Errors
+/// A malformed state file or another format version.
+pub fn load_state(model_dir: &Path) -> Result<Option<TrainState>> {
+    let path = checkpoint_dir(model_dir).join("state.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(io_error(&path, "cannot read the checkpoint state"))?;
+    let state: TrainState =
+        serde_json::from_str(&text).map_err(|source| StorytellerError::Json {
+            path: path.clone(),
+            what: "checkpoint state",
+            source,
+        })?;
+    if state.format != CHECKPOINT_FORMAT {
+        return Err(StorytellerError::ModelDir {
+            path,
+            reason: format!(
+                "checkpoint format {:?}, this version reads {CHECKPOINT_FORMAT:?}",
+                state.format
+            ),
+        });
+    }
+    Ok(Some(state))
+}
+
+/// Writes an epoch's checkpoint: weights and optimiser first, then the state pointing at
+/// them, then removes older epochs.
+///
+/// # Errors
+/// A write failure (the previous checkpoint stays valid).
+pub fn save(model_dir: &Path, state: &TrainState, decoder: &[u8], optimizer: &[u8]) -> Result<()> {
+    let dir = epoch_dir(model_dir, state.epoch);
+    std::fs::create_dir_all(&dir)
+        .map_err(io_error(&dir, "cannot create the checkpoint directory"))?;
+    let (decoder_path, optimizer_path) = epoch_files(model_dir, state.epoch);
+    write_bytes(&decoder_path, decoder)?;
+    write_bytes(&optimizer_path, optimizer)?;
+    let json = serde_json::to_string_pretty(state).expect("a train state serialises");
+    write_bytes(
+        &checkpoint_dir(model_dir).join("state.json"),
+        json.as_bytes(),
+    )?;
+    let keep = dir.file_name().map(|n| n.to_owned());
+    if let Ok(entries) = std::fs::read_dir(checkpoint_dir(model_dir)) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with("epoch-") && Some(&name) != keep.as_ref() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first setting in which `state` differs from the run about to resume it.
+pub fn first_difference(
+    state: &TrainState,
+    config: &TrainConfig,
+    decoder: &CaptionDecoderConfig,
+) -> Option<(String, String, String)> {
+    let compare = |prefix: &str, a: serde_json::Value, b: serde_json::Value| {
+        let (Some(a), Some(b)) = (a.as_object().cloned(), b.as_object().cloned()) else {
+            return None;
+        };
+        a.iter().find_map(|(key, value)| {
+            let now = b.get(key).cloned().unwrap_or(serde_json::Value::Null);
+            (value != &now).then(|| {
+                (
+                    format!("{prefix}.{key}"),
+                    value.to_string(),
+                    now.to_string(),
+                )
+            })
+        })
+    };
+    compare(
+        "decoder",
+        serde_json::to_value(&state.decoder).expect("serialises"),
+        serde_json::to_value(decoder).expect("serialises"),
+    )
+    .or_else(|| {
+        compare(
+            "train",
+            state.config.resume_fields(),
+            config.resume_fields(),
+        )
+    })
+}

@@ -1,0 +1,96 @@
+//! Training hyper-parameters.
+
+use burn::config::Config;
+use storyteller_decoder::train::OptimizerConfig;
+
+/// Everything `storyteller train` can set; saved in the checkpoint so `--resume` can tell
+/// whether it continues the same run.
+#[derive(Config, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Maximum number of epochs.
+    #[config(default = 20)]
+    pub epochs: usize,
+    /// Captions per batch.
+    #[config(default = 64)]
+    pub batch_size: usize,
+    /// Initial learning rate of Adam.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Step decay: the rate is multiplied by this factor every `lr_decay_every` epochs.
+    #[config(default = 0.5)]
+    pub lr_decay: f64,
+    /// Epochs between learning-rate decays (0 keeps the rate constant).
+    #[config(default = 5)]
+    pub lr_decay_every: usize,
+    /// Stop after this many epochs without a better validation BLEU-4.
+    #[config(default = 3)]
+    pub patience: usize,
+    /// Seed of the weight initialisation, the shuffling and dropout.
+    #[config(default = 42)]
+    pub seed: u64,
+    /// Words kept per training caption (longer captions are truncated).
+    #[config(default = 30)]
+    pub max_caption_len: usize,
+    /// Minimum count of a word in the training captions to enter the vocabulary.
+    #[config(default = 5)]
+    pub min_count: usize,
+    /// Width of the word embeddings.
+    #[config(default = 256)]
+    pub d_embed: usize,
+    /// Width of the LSTM state.
+    #[config(default = 512)]
+    pub d_hidden: usize,
+    /// Number of LSTM layers.
+    #[config(default = 1)]
+    pub n_layers: usize,
+    /// Dropout probability.
+    #[config(default = 0.5)]
+    pub dropout: f64,
+    /// Maximum caption length of the greedy decoding used for validation BLEU-4.
+    #[config(default = 20)]
+    pub val_max_len: usize,
+    /// Validate on at most this many images (all when `None`).
+    #[config(default = "None")]
+    pub val_images: Option<usize>,
+    /// Adam and gradient clipping.
+    #[config(default = "OptimizerConfig::new()")]
+    pub optimizer: OptimizerConfig,
+}
+
+impl TrainConfig {
+    /// The learning rate of epoch `epoch` (1-based) under the step decay.
+    pub fn learning_rate_at(&self, epoch: usize) -> f64 {
+        if self.lr_decay_every == 0 {
+            return self.learning_rate;
+        }
+        let decays = (epoch.saturating_sub(1) / self.lr_decay_every) as i32;
+        self.learning_rate * self.lr_decay.powi(decays)
+    }
+
+    /// Fields whose change would make a resumed run differ from an uninterrupted one:
+    /// all but `epochs` and `patience`, which only move the end.
+    pub(crate) fn resume_fields(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("a train config serialises");
+        if let Some(map) = value.as_object_mut() {
+            map.remove("epochs");
+            map.remove("patience");
+        }
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_decay() {
+        let config = TrainConfig::new()
+            .with_learning_rate(1.0)
+            .with_lr_decay(0.5)
+            .with_lr_decay_every(2);
+        let rates: Vec<f64> = (1..=5).map(|e| config.learning_rate_at(e)).collect();
+        assert_eq!(rates, vec![1.0, 1.0, 0.5, 0.5, 0.25]);
+        assert_eq!(config.with_lr_decay_every(0).learning_rate_at(9), 1.0);
+    }
+}

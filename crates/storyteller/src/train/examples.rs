@@ -1,0 +1,124 @@
+//! Training examples: one (image feature row, caption) pair per reference caption.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use storyteller_data::{FeatureCache, ImageItem, PAD, Vocab};
+use storyteller_decoder::train::CaptionBatch;
+
+/// Captions of a split encoded for teacher forcing, each tied to its image's feature row.
+#[derive(Debug, Clone, Default)]
+pub struct CaptionExamples {
+    /// Feature-cache row of each example.
+    pub rows: Vec<usize>,
+    /// `<start> words… <end>` of each example.
+    pub captions: Vec<Vec<u32>>,
+}
+
+impl CaptionExamples {
+    /// All captions of the images that have features, truncated to `max_words` words.
+    /// Returns the examples and the number of images without features.
+    pub fn build(
+        images: &[ImageItem],
+        features: &FeatureCache,
+        vocab: &Vocab,
+        max_words: usize,
+    ) -> (Self, usize) {
+        let mut examples = Self::default();
+        let mut missing = 0;
+        for image in images {
+            let Some(row) = features.index_of(&image.id) else {
+                missing += 1;
+                continue;
+            };
+            for caption in &image.captions {
+                let mut ids = vocab.encode_with_bounds(&caption.raw);
+                if ids.len() > max_words + 2 {
+                    ids.truncate(max_words + 1);
+                    ids.push(storyteller_data::END);
+                }
+                examples.rows.push(row);
+                examples.captions.push(ids);
+            }
+        }
+        (examples, missing)
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The batch of the examples at `indices`, padded with `<pad>` to its longest caption.
+    pub fn batch(
+        &self,
+        indices: &[usize],
+        features: &FeatureCache,
+        device: &Device,
+    ) -> CaptionBatch {
+        let width = features.width();
+        let steps = indices
+            .iter()
+            .map(|&i| self.captions[i].len() - 1)
+            .max()
+            .unwrap_or(1);
+        let mut feature_values = vec![0.0f32; indices.len() * width];
+        let mut inputs = vec![i64::from(PAD); indices.len() * steps];
+        let mut targets = vec![i64::from(PAD); indices.len() * steps];
+        for (b, &i) in indices.iter().enumerate() {
+            features.copy_row(
+                self.rows[i],
+                &mut feature_values[b * width..(b + 1) * width],
+            );
+            let caption = &self.captions[i];
+            for t in 0..caption.len() - 1 {
+                inputs[b * steps + t] = i64::from(caption[t]);
+                targets[b * steps + t] = i64::from(caption[t + 1]);
+            }
+        }
+        let n = indices.len();
+        CaptionBatch {
+            features: Tensor::from_data(TensorData::new(feature_values, [n, width]), device),
+            inputs: Tensor::<2, Int>::from_data(TensorData::new(inputs, [n, steps]), device),
+            targets: Tensor::<2, Int>::from_data(TensorData::new(targets, [n, steps]), device),
+        }
+    }
+}
+
+/// A deterministic permutation of `0..n` for epoch `epoch` of a run seeded with `seed`
+/// (SplitMix64 driving a Fisher–Yates shuffle), so a resumed run shuffles as an
+/// uninterrupted one.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut state = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_order_is_a_seeded_permutation() {
+        let a = epoch_order(100, 7, 3);
+        assert_eq!(a, epoch_order(100, 7, 3));
+        assert_ne!(a, epoch_order(100, 7, 4));
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+    }
+}

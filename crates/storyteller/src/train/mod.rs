@@ -1,0 +1,12 @@
+//! Training orchestration (the `train` feature).
+
+pub mod checkpoint;
+mod config;
+mod examples;
+mod plot;
+mod trainer;
+
+pub use checkpoint::{EpochMetrics, TrainState};
+pub use config::TrainConfig;
+pub use examples::{CaptionExamples, epoch_order};
+pub use trainer::{TrainOptions, TrainSummary, train};

@@ -1,0 +1,273 @@
+//! The whole pipeline on a tiny synthetic dataset: demo, resume, refusals, captioning.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use burn::tensor::Device;
+use storyteller::demo::{DemoConfig, DemoReport, run_demo};
+use storyteller::model_dir::ModelFiles;
+use storyteller::train::{TrainConfig, TrainOptions, TrainSummary, train};
+use storyteller::{Captioner, EncoderRef, FeatureCache, Flickr30k, StorytellerError};
+
+/// Burn's random generator is per backend, not per run: tests that create modules (even to
+/// load weights into them) at the same time would draw from one stream. Every test holds
+/// this lock while it trains or loads.
+fn training_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    out: PathBuf,
+    report: DemoReport,
+}
+
+fn tiny_train() -> TrainConfig {
+    TrainConfig::new()
+        .with_epochs(3)
+        .with_patience(10)
+        .with_batch_size(16)
+        .with_learning_rate(5e-3)
+        .with_min_count(1)
+        .with_d_embed(16)
+        .with_d_hidden(32)
+        .with_dropout(0.1)
+}
+
+/// One demo run shared by every test: 60 images of 48 px, 32 px crops, 3 epochs.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("demo");
+        let config = DemoConfig {
+            images: 60,
+            image_size: 48,
+            crop: 32,
+            seed: 3,
+            weights: None,
+            train: tiny_train(),
+            progress: false,
+        };
+        let _training = training_lock();
+        let report = run_demo(&out, &config, &Device::default()).unwrap();
+        Fixture {
+            _dir: dir,
+            out,
+            report,
+        }
+    })
+}
+
+/// The shared fixture first (it takes the lock itself), then the lock.
+fn training_lock_after_fixture() -> MutexGuard<'static, ()> {
+    fixture();
+    training_lock()
+}
+
+fn train_into(
+    out: &Path,
+    config: &TrainConfig,
+    resume: bool,
+    stop_after: Option<usize>,
+) -> Result<TrainSummary, StorytellerError> {
+    let f = fixture();
+    let device = Device::default();
+    let dataset = Flickr30k::open(f.out.join("dataset")).unwrap();
+    let features = FeatureCache::open(f.out.join("features.safetensors")).unwrap();
+    let hash = features.key().encoder.clone();
+    train(
+        config,
+        TrainOptions {
+            dataset: &dataset,
+            features: &features,
+            encoder: EncoderRef {
+                weights: f.out.join("encoder.bpk"),
+                hash,
+            },
+            out_dir: out,
+            resume,
+            stop_after,
+            progress: false,
+        },
+        &device,
+    )
+}
+
+#[test]
+fn demo_writes_a_complete_model_directory_and_learns() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let model = f.out.join("model");
+    for file in [
+        "config.json",
+        "vocab.json",
+        "decoder.bpk",
+        "metrics.jsonl",
+        "checkpoint/state.json",
+    ] {
+        assert!(model.join(file).exists(), "{file} missing");
+    }
+    assert!(f.out.join("evaluation.json").exists());
+    let metrics = std::fs::read_to_string(model.join("metrics.jsonl")).unwrap();
+    let losses: Vec<f64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["train_loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(losses.len(), 3);
+    assert!(
+        losses[2] < losses[0],
+        "training loss did not fall: {losses:?}"
+    );
+    assert_eq!(f.report.evaluation.scores.len(), 2);
+    assert!(f.report.evaluation.images > 0);
+    assert_eq!(f.report.samples.len(), 3.min(f.report.evaluation.images));
+}
+
+#[test]
+fn resuming_ends_where_an_uninterrupted_run_ends() {
+    let _training = training_lock_after_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let (interrupted, straight) = (dir.path().join("interrupted"), dir.path().join("straight"));
+    let config = tiny_train();
+    let first = train_into(&interrupted, &config, false, Some(1)).unwrap();
+    assert_eq!(first.epochs, 1);
+    let resumed = train_into(&interrupted, &config, true, None).unwrap();
+    let uninterrupted = train_into(&straight, &config, false, None).unwrap();
+    assert_eq!(resumed.epochs, 3);
+    let losses = |s: &TrainSummary| s.history.iter().map(|m| m.train_loss).collect::<Vec<_>>();
+    assert_eq!(losses(&resumed), losses(&uninterrupted));
+    let device = Device::default();
+    let weights = |dir: &Path| {
+        let files = ModelFiles::load(dir, &device).unwrap();
+        files
+            .decoder
+            .out
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(weights(&interrupted), weights(&straight));
+}
+
+#[test]
+fn resuming_with_another_decoder_names_the_field() {
+    let _training = training_lock_after_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    train_into(&out, &tiny_train(), false, Some(1)).unwrap();
+    let err = train_into(&out, &tiny_train().with_d_hidden(48), true, None).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("decoder.d_hidden") && message.contains("32") && message.contains("48"),
+        "{message}"
+    );
+}
+
+#[test]
+fn features_from_other_encoder_weights_are_refused() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let dataset = Flickr30k::open(f.out.join("dataset")).unwrap();
+    let features = FeatureCache::open(f.out.join("features.safetensors")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = train(
+        &tiny_train(),
+        TrainOptions {
+            dataset: &dataset,
+            features: &features,
+            encoder: EncoderRef {
+                weights: "other.pth".into(),
+                hash: "not-the-same".into(),
+            },
+            out_dir: dir.path(),
+            resume: false,
+            stop_after: None,
+            progress: false,
+        },
+        &Device::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, StorytellerError::EncoderMismatch { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_diverging_loss_stops_training_with_a_clear_error() {
+    let _training = training_lock_after_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_train()
+        .with_learning_rate(1e3)
+        .with_optimizer(storyteller_decoder::train::OptimizerConfig::new().with_clip_norm(None));
+    let err = train_into(&dir.path().join("model"), &config, false, None).unwrap_err();
+    assert!(matches!(err, StorytellerError::Diverged { .. }), "{err}");
+    assert!(err.to_string().contains("diverged"), "{err}");
+}
+
+#[test]
+fn captioner_batches_like_single_images_and_ranks_n_best() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let device = Device::default();
+    let captioner = Captioner::load(f.out.join("model"), &device).unwrap();
+    let dataset = Flickr30k::open(f.out.join("dataset")).unwrap();
+    let images: Vec<_> = dataset
+        .images()
+        .iter()
+        .take(4)
+        .map(|i| storyteller::decode_image(&i.path).unwrap())
+        .collect();
+    let batch = captioner.caption_batch(&images).unwrap();
+    for (image, batched) in images.iter().zip(&batch) {
+        assert_eq!(&captioner.caption(image).unwrap(), batched);
+    }
+    let ranked = captioner.n_best(&images[0], 3).unwrap();
+    assert_eq!(ranked.len(), 3);
+    assert!(
+        ranked
+            .windows(2)
+            .all(|w| w[0].score >= w[1].score || (w[0].finished && !w[1].finished))
+    );
+}
+
+#[test]
+fn a_bad_image_file_is_an_error_naming_it() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let captioner = Captioner::load(f.out.join("model"), &Device::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-an-image.jpg");
+    std::fs::write(&path, b"plain text").unwrap();
+    let err = captioner.caption_path(&path).unwrap_err().to_string();
+    assert!(err.contains("not-an-image.jpg"), "{err}");
+}
+
+#[test]
+fn a_model_whose_encoder_changed_is_refused() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for file in ["config.json", "vocab.json", "decoder.bpk"] {
+        std::fs::copy(f.out.join("model").join(file), model.join(file)).unwrap();
+    }
+    let mut config = storyteller::ModelConfig::load(&model).unwrap();
+    config.encoder.weights = f.out.join("encoder.bpk");
+    config.encoder.hash = "0000".into();
+    config.save(&model).unwrap();
+    let err = Captioner::load(&model, &Device::default()).unwrap_err();
+    assert!(
+        matches!(err, StorytellerError::EncoderMismatch { .. }),
+        "{err}"
+    );
+}
