@@ -32,7 +32,10 @@ pub fn fixture_dir(test: &str) -> Option<PathBuf> {
     if std::env::var("STORYTELLER_REQUIRE_FIXTURES").as_deref() == Ok("1") {
         panic!("{message}, and STORYTELLER_REQUIRE_FIXTURES=1");
     }
-    eprintln!("{message}");
+    // Written to the stderr handle, not with eprintln!, so libtest's output capture
+    // does not hide it.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{message}");
     None
 }
 

@@ -1,0 +1,203 @@
+//! `storyteller extract` end to end: a folder of images with one unreadable file, the
+//! features against PyTorch's for the same files, resuming, and a synthetic dataset.
+//! Needs the encoder fixture (scripts/fixtures.d/40-encoder.sh); skips visibly without it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use storyteller_data::FeatureCache;
+
+fn storyteller(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_storyteller"))
+        .args(args)
+        .output()
+        .expect("the storyteller binary runs")
+}
+
+fn fixture_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("STORYTELLER_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/storyteller/fixtures")
+        });
+    let stamp = std::fs::read_to_string(dir.join("VERSION-encoder")).unwrap_or_default();
+    if stamp.trim() == "encoder-fixture-v2" {
+        return Some(dir);
+    }
+    let message = format!(
+        "SKIPPED extract tests: encoder fixture not found in {} (run scripts/fixtures.d/40-encoder.sh)",
+        dir.display()
+    );
+    if std::env::var("STORYTELLER_REQUIRE_FIXTURES").as_deref() == Ok("1") {
+        panic!("{message}, and STORYTELLER_REQUIRE_FIXTURES=1");
+    }
+    // Written to the stderr handle, not with eprintln!, so libtest's output capture
+    // does not hide it.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{message}");
+    None
+}
+
+fn reference_row(fixtures: &std::path::Path, name: &str) -> Vec<f32> {
+    let bytes = std::fs::read(fixtures.join("resnet50-reference.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    file.tensor(name)
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+#[test]
+fn images_folder_matches_pytorch_skips_bad_files_and_resumes() {
+    let Some(fixtures) = fixture_dir() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("photos");
+    std::fs::create_dir_all(images.join("more")).unwrap();
+    for photo in ["astronaut", "chelsea", "coffee"] {
+        std::fs::copy(
+            fixtures.join(format!("photo_{photo}.png")),
+            images.join(format!("{photo}.png")),
+        )
+        .unwrap();
+    }
+    std::fs::copy(
+        fixtures.join("photo_rocket.png"),
+        images.join("more/rocket.png"),
+    )
+    .unwrap();
+    std::fs::write(images.join("broken.jpg"), b"not a jpeg").unwrap();
+    std::fs::write(images.join("notes.txt"), b"ignored").unwrap();
+    let out = tmp.path().join("features.safetensors");
+    let weights = fixtures.join("resnet50-random.pth");
+    let args = [
+        "extract",
+        "--images",
+        images.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "2",
+        "--json",
+    ];
+    let run = storyteller(&args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["extracted"], 4, "{summary}");
+    assert_eq!(summary["skipped"], 1);
+    assert_eq!(summary["rows"], 4);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("broken.jpg"));
+
+    let cache = FeatureCache::open(&out).unwrap();
+    assert_eq!(cache.width(), 2048);
+    for (id, photo) in [
+        ("astronaut.png", "astronaut"),
+        ("chelsea.png", "chelsea"),
+        ("coffee.png", "coffee"),
+        ("more/rocket.png", "rocket"),
+    ] {
+        let ours = cache.get(id).unwrap_or_else(|| panic!("{id} missing"));
+        let torch = reference_row(&fixtures, &format!("output_photo_{photo}"));
+        let diff = ours
+            .iter()
+            .zip(&torch)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        let scale = torch.iter().map(|b| b.abs()).fold(0f32, f32::max);
+        assert!(
+            diff / scale <= 1e-4,
+            "{id}: relative error {}",
+            diff / scale
+        );
+    }
+
+    // A second run finds everything cached.
+    let again = storyteller(&args);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["extracted"], 0);
+    assert_eq!(summary["already_cached"], 4);
+}
+
+#[test]
+fn synthetic_dataset_at_64_px() {
+    let Some(fixtures) = fixture_dir() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("shapes");
+    let synth = storyteller(&[
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--images",
+        "6",
+        "--size",
+        "64",
+        "--seed",
+        "3",
+    ]);
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    let out = tmp.path().join("f.safetensors");
+    let weights = fixtures.join("resnet50-random.safetensors");
+    let run = storyteller(&[
+        "extract",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--image-size",
+        "64",
+        "--json",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["rows"], 6, "{summary}");
+    assert_eq!(summary["preprocess"]["crop"], 64);
+    assert_eq!(FeatureCache::open(&out).unwrap().len(), 6);
+}
+
+#[test]
+fn bad_arguments_are_errors_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("f.safetensors");
+    let missing = storyteller(&[
+        "extract",
+        "--images",
+        tmp.path().to_str().unwrap(),
+        "--weights",
+        "/nonexistent.pth",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("error"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let neither = storyteller(&["extract", "--weights", "w.pth", "--out", "f.safetensors"]);
+    assert!(!neither.status.success());
+}
