@@ -72,7 +72,10 @@ def main():
     single, multi = ours["seconds_single_thread"], ours["seconds_all_threads"]
     lines = [
         f"BLEU-1..4 + ROUGE-L + CIDEr-D, {args.images} images x 5 references, median of {args.runs} runs",
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f} (shared machine)",
+        "command: cargo build --release -p storyteller-benches --bin metrics-compare && "
+        "python benches/metrics_vs_pycocoevalcap.py " + " ".join(sys.argv[1:]),
         f"pycocoevalcap                 {python_seconds * 1e3:10.1f} ms",
         f"storyteller, 1 thread         {single * 1e3:10.1f} ms   {python_seconds / single:6.1f}x faster",
         f"storyteller, {ours['threads']} threads        {multi * 1e3:10.1f} ms   {python_seconds / multi:6.1f}x faster",
