@@ -8,9 +8,12 @@ use storyteller::{BeamSearch, Captioner, Search, decode_image};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let model = args.next().ok_or_else(|| anyhow::anyhow!("usage: caption_image MODEL_DIR IMAGE..."))?;
+    let model = args
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("usage: caption_image MODEL_DIR IMAGE..."))?;
     let device = Device::default();
-    let captioner = Captioner::load(&model, &device)?.with_search(Search::Beam(BeamSearch::new().with_width(5)))?;
+    let captioner = Captioner::load(&model, &device)?
+        .with_search(Search::Beam(BeamSearch::new().with_width(5)))?;
     for path in args {
         let image = decode_image(&path)?;
         println!("{path}");

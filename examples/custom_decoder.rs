@@ -45,13 +45,30 @@ fn main() -> anyhow::Result<()> {
         set(from, 2, 1.0);
     }
     let log_probs: Vec<f32> = p.iter().map(|x| x.ln()).collect();
-    let decoder = Bigram { log_probs: Tensor::from_data(TensorData::new(log_probs, [v, v]), &device) };
+    let decoder = Bigram {
+        log_probs: Tensor::from_data(TensorData::new(log_probs, [v, v]), &device),
+    };
     let features = Tensor::<2>::zeros([1, 4], &device);
 
-    let show = |tokens: &[u32]| tokens.iter().map(|&t| words[t as usize]).collect::<Vec<_>>().join(" ");
-    let greedy = GreedySearch::new().with_max_len(5).search(&decoder, features.clone())?;
-    println!("greedy: {:<12} log p = {:.3}", show(&greedy[0][0].tokens), greedy[0][0].log_prob);
-    let beam = BeamSearch::new().with_width(3).with_n_best(3).search(&decoder, features)?;
+    let show = |tokens: &[u32]| {
+        tokens
+            .iter()
+            .map(|&t| words[t as usize])
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let greedy = GreedySearch::new()
+        .with_max_len(5)
+        .search(&decoder, features.clone())?;
+    println!(
+        "greedy: {:<12} log p = {:.3}",
+        show(&greedy[0][0].tokens),
+        greedy[0][0].log_prob
+    );
+    let beam = BeamSearch::new()
+        .with_width(3)
+        .with_n_best(3)
+        .search(&decoder, features)?;
     for h in &beam[0] {
         println!("beam:   {:<12} log p = {:.3}", show(&h.tokens), h.log_prob);
     }

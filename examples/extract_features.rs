@@ -13,7 +13,11 @@ fn main() -> anyhow::Result<()> {
     let device = Device::default();
     let dataset = Flickr30k::open(dataset)?;
     let encoder = Encoder::load(weights, &device)?;
-    let images: Vec<_> = dataset.images().iter().map(|i| (i.id.clone(), i.path.clone())).collect();
+    let images: Vec<_> = dataset
+        .images()
+        .iter()
+        .map(|i| (i.id.clone(), i.path.clone()))
+        .collect();
     let summary = extract_features(
         &encoder,
         &images,

@@ -15,14 +15,23 @@ fn main() -> anyhow::Result<()> {
     let dataset = Flickr30k::open(dataset)?;
     let features = FeatureCache::open(features)?;
     // The hash of the weights must match the one the features were made with.
-    let hash = storyteller::Encoder::load(weights, &device)?.weights_hash().to_owned();
-    let config = TrainConfig::new().with_epochs(10).with_d_embed(128).with_d_hidden(256).with_min_count(2);
+    let hash = storyteller::Encoder::load(weights, &device)?
+        .weights_hash()
+        .to_owned();
+    let config = TrainConfig::new()
+        .with_epochs(10)
+        .with_d_embed(128)
+        .with_d_hidden(256)
+        .with_min_count(2);
     let summary = train(
         &config,
         TrainOptions {
             dataset: &dataset,
             features: &features,
-            encoder: EncoderRef { weights: std::fs::canonicalize(weights)?, hash },
+            encoder: EncoderRef {
+                weights: std::fs::canonicalize(weights)?,
+                hash,
+            },
             out_dir: out.as_ref(),
             resume: false,
             stop_after: None,

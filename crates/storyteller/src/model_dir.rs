@@ -89,14 +89,7 @@ impl ModelConfig {
                 ),
             });
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(io_error(&path, "cannot read the model config"))?;
-        let config: Self =
-            serde_json::from_str(&text).map_err(|source| StorytellerError::Json {
-                path: path.clone(),
-                what: "model config",
-                source,
-            })?;
+        let config: Self = read_json(&path, "model config")?;
         if config.format != MODEL_FORMAT {
             return Err(StorytellerError::ModelDir {
                 path,
@@ -172,6 +165,19 @@ impl ModelFiles {
 /// Serialisation or write failure.
 pub fn save_decoder(path: &Path, decoder: &CaptionDecoder) -> Result<()> {
     write_bytes(path, &decoder.to_bytes()?)
+}
+
+/// Reads a JSON file of the model directory; `what` names it in errors.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(io_error(path, "cannot read the file"))?;
+    serde_json::from_str(&text).map_err(|source| StorytellerError::Json {
+        path: path.to_owned(),
+        what,
+        source,
+    })
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).

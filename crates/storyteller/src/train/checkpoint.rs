@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use storyteller_decoder::CaptionDecoderConfig;
 
 use crate::error::{Result, StorytellerError, io_error};
-use crate::model_dir::write_bytes;
+use crate::model_dir::{read_json, write_bytes};
 use crate::train::TrainConfig;
 
 /// Format tag of `state.json`.
@@ -89,14 +89,7 @@ pub fn load_state(model_dir: &Path) -> Result<Option<TrainState>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path)
-        .map_err(io_error(&path, "cannot read the checkpoint state"))?;
-    let state: TrainState =
-        serde_json::from_str(&text).map_err(|source| StorytellerError::Json {
-            path: path.clone(),
-            what: "checkpoint state",
-            source,
-        })?;
+    let state: TrainState = read_json(&path, "checkpoint state")?;
     if state.format != CHECKPOINT_FORMAT {
         return Err(StorytellerError::ModelDir {
             path,
