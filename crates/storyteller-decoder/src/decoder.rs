@@ -15,7 +15,8 @@ use crate::{CaptionDecoderConfig, LstmCell};
 /// the LSTM state, `h₀ = tanh(init_h·f')` and `c₀ = tanh(init_c·f')` (one `d_hidden`
 /// slice per layer); word embeddings feed the
 /// LSTM; a linear layer maps each hidden state to vocabulary logits. Dropout acts on the
-/// embeddings, between layers and before the output layer, on autodiff devices only.
+/// standardised features, the embeddings, between layers and before the output layer, on
+/// autodiff devices only.
 ///
 /// Field names are the PyTorch module's (`init_h`, `init_c`, `embed`, `lstm`, `out`), so
 /// its state dict maps one to one (see [`load_pytorch`](crate::load_pytorch)).
@@ -123,7 +124,7 @@ impl CaptionDecoder {
     pub fn init_state(&self, features: Tensor<2>) -> DecoderState {
         let mean = self.feature_mean.val().detach().unsqueeze::<2>();
         let scale = self.feature_scale.val().detach().unsqueeze::<2>();
-        let features = (features - mean) * scale;
+        let features = self.dropout.forward((features - mean) * scale);
         let hidden = self.init_h.forward(features.clone()).tanh();
         let cell = self.init_c.forward(features).tanh();
         let split = |state: Tensor<2>| {

@@ -66,6 +66,8 @@ pub struct DemoReport {
     pub out: PathBuf,
     /// Images in the dataset.
     pub images: usize,
+    /// Images encoded by this run (0 when an earlier run's features were reused).
+    pub extracted: usize,
     /// Feature extraction throughput, images/s.
     pub extract_images_per_second: f64,
     /// Epochs trained, best epoch and its validation BLEU-4.
@@ -212,6 +214,7 @@ pub fn run_demo(out: &Path, config: &DemoConfig, device: &Device) -> Result<Demo
     Ok(DemoReport {
         out: out.to_owned(),
         images: dataset.images().len(),
+        extracted: extracted.extracted,
         extract_images_per_second: extracted.images_per_second(),
         train: summary.to_string(),
         evaluation,

@@ -48,11 +48,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    let features = if report.extracted > 0 {
+        format!(
+            "{} features at {:.1} images/s",
+            report.extracted, report.extract_images_per_second
+        )
+    } else {
+        "features reused from an earlier run".to_owned()
+    };
     println!(
-        "\n{} images in {}; features at {:.1} images/s",
+        "\n{} images in {}; {features}",
         report.images,
-        report.out.display(),
-        report.extract_images_per_second
+        report.out.display()
     );
     println!("training: {}", report.train);
     print!("{}", crate::commands::evaluate::table(&report.evaluation));
