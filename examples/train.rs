@@ -34,6 +34,7 @@ fn main() -> anyhow::Result<()> {
             },
             out_dir: out.as_ref(),
             resume: false,
+            data_parallel: Vec::new(),
             stop_after: None,
             progress: true,
         },

@@ -175,6 +175,7 @@ pub fn run_demo(out: &Path, config: &DemoConfig, device: &Device) -> Result<Demo
             },
             out_dir: &model_dir,
             resume: false,
+            data_parallel: Vec::new(),
             stop_after: None,
             progress: config.progress,
         },

@@ -72,6 +72,16 @@ fn train_into(
     resume: bool,
     stop_after: Option<usize>,
 ) -> Result<TrainSummary, StorytellerError> {
+    train_on(out, config, resume, stop_after, Vec::new())
+}
+
+fn train_on(
+    out: &Path,
+    config: &TrainConfig,
+    resume: bool,
+    stop_after: Option<usize>,
+    data_parallel: Vec<Device>,
+) -> Result<TrainSummary, StorytellerError> {
     let f = fixture();
     let device = Device::default();
     let dataset = Flickr30k::open(f.out.join("dataset")).unwrap();
@@ -88,6 +98,7 @@ fn train_into(
             },
             out_dir: out,
             resume,
+            data_parallel,
             stop_after,
             progress: false,
         },
@@ -158,6 +169,36 @@ fn resuming_ends_where_an_uninterrupted_run_ends() {
 }
 
 #[test]
+fn data_parallel_training_matches_one_device() {
+    let _training = training_lock_after_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_train().with_epochs(2).with_dropout(0.0);
+    let one = train_on(&dir.path().join("one"), &config, false, None, Vec::new()).unwrap();
+    let two = train_on(
+        &dir.path().join("two"),
+        &config,
+        false,
+        None,
+        vec![Device::default()],
+    )
+    .unwrap();
+    for (a, b) in one.history.iter().zip(&two.history) {
+        assert!(
+            (a.train_loss - b.train_loss).abs() < 1e-4,
+            "{} vs {}",
+            a.train_loss,
+            b.train_loss
+        );
+        assert!(
+            (a.val_loss - b.val_loss).abs() < 1e-4,
+            "{} vs {}",
+            a.val_loss,
+            b.val_loss
+        );
+    }
+}
+
+#[test]
 fn resuming_with_another_decoder_names_the_field() {
     let _training = training_lock_after_fixture();
     let dir = tempfile::tempdir().unwrap();
@@ -189,6 +230,7 @@ fn features_from_other_encoder_weights_are_refused() {
             },
             out_dir: dir.path(),
             resume: false,
+            data_parallel: Vec::new(),
             stop_after: None,
             progress: false,
         },

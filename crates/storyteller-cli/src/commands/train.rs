@@ -64,7 +64,8 @@ pub struct TrainArgs {
     /// Stop after this epoch (resume later with --resume).
     #[arg(long, value_name = "EPOCH")]
     stop_after: Option<usize>,
-    /// Backend: cpu, wgpu or cuda[:N].
+    /// Backend: cpu, wgpu or cuda[:N]; a comma-separated list (cuda:0,cuda:1) trains
+    /// data-parallel, splitting every batch across the devices.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Print the summary as JSON.
@@ -74,7 +75,12 @@ pub struct TrainArgs {
 
 /// Runs `storyteller train`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    let device = crate::device::parse(&args.device)?;
+    let mut devices = args
+        .device
+        .split(',')
+        .map(crate::device::parse)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let device = devices.remove(0);
     let dataset = Flickr30k::open(&args.dataset)?;
     let features = FeatureCache::open(&args.features)?;
     let encoder = storyteller::Encoder::load(&args.weights, &device)?;
@@ -102,6 +108,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             },
             out_dir: &args.out,
             resume: args.resume,
+            data_parallel: devices,
             stop_after: args.stop_after,
             progress: !args.json,
         },

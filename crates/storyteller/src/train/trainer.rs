@@ -36,6 +36,9 @@ pub struct TrainOptions<'a> {
     pub out_dir: &'a Path,
     /// Continue from the checkpoint in `out_dir`.
     pub resume: bool,
+    /// More devices for data-parallel training: every batch is split across the main
+    /// device and these, gradients are summed, and one update is made (empty: one device).
+    pub data_parallel: Vec<Device>,
     /// Stop (as if interrupted) after this epoch; `None` runs to the end.
     pub stop_after: Option<usize>,
     /// Show progress bars.
@@ -88,6 +91,7 @@ pub fn train(
         encoder,
         out_dir,
         resume,
+        data_parallel,
         stop_after,
         progress,
     } = options;
@@ -157,6 +161,9 @@ pub fn train(
     // A loss 100 times that of a uniform guess is an explosion, not learning.
     let loss_limit = 100.0 * (vocab.len() as f32).ln();
     let train_device = device.clone().autodiff();
+    let shard_devices: Vec<Device> = std::iter::once(train_device.clone())
+        .chain(data_parallel.iter().map(|d| d.clone().autodiff()))
+        .collect();
     let mut step = TrainStep::new(&config.optimizer, PAD);
     let (mut decoder, mut state) = match checkpoint::load_state(out_dir)? {
         Some(state) if resume => {
@@ -195,6 +202,7 @@ pub fn train(
             (
                 decoder_config
                     .init(&train_device)?
+                    .materialized()
                     .set_feature_statistics(&mean, &std),
                 state,
             )
@@ -212,14 +220,21 @@ pub fn train(
         epoch += 1;
         let started = Instant::now();
         let learning_rate = config.learning_rate_at(epoch);
-        train_device.seed(config.seed.wrapping_add(epoch as u64));
+        for shard_device in &shard_devices {
+            shard_device.seed(config.seed.wrapping_add(epoch as u64));
+        }
         let order = epoch_order(train_examples.len(), config.seed, epoch);
         let batches: Vec<&[usize]> = order.chunks(config.batch_size.max(1)).collect();
         let bar = progress_bar(progress, batches.len() as u64, epoch, config.epochs);
         let mut loss_sum = 0.0f64;
         for (b, indices) in batches.iter().enumerate() {
-            let batch = train_examples.batch(indices, features, &train_device);
-            let (next, loss) = step.step(decoder, &batch, learning_rate);
+            let per_device = indices.len().div_ceil(shard_devices.len());
+            let shards: Vec<_> = indices
+                .chunks(per_device)
+                .zip(&shard_devices)
+                .map(|(rows, shard_device)| train_examples.batch(rows, features, shard_device))
+                .collect();
+            let (next, loss) = step.step_sharded(decoder, &shards, learning_rate);
             decoder = next;
             if !loss.is_finite() || loss > loss_limit {
                 bar.abandon();
