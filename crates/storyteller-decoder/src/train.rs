@@ -199,14 +199,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sharded_step_equals_the_single_device_step() {
-        let device = Device::default().autodiff();
-        let config = CaptionDecoderConfig::new(10)
+    /// A decoder small enough to train in milliseconds, without dropout.
+    fn tiny_config() -> CaptionDecoderConfig {
+        CaptionDecoderConfig::new(10)
             .with_d_feature(2)
             .with_d_embed(8)
             .with_d_hidden(16)
-            .with_dropout(0.0);
+            .with_dropout(0.0)
+    }
+
+    #[test]
+    fn sharded_step_equals_the_single_device_step() {
+        let device = Device::default().autodiff();
+        let config = tiny_config();
         let decoder = config
             .init(&device)
             .unwrap()
@@ -268,11 +273,7 @@ mod tests {
     #[test]
     fn training_overfits_a_tiny_batch_and_the_state_round_trips() {
         let device = Device::default().autodiff();
-        let config = CaptionDecoderConfig::new(10)
-            .with_d_feature(2)
-            .with_d_embed(8)
-            .with_d_hidden(16)
-            .with_dropout(0.0);
+        let config = tiny_config();
         let mut decoder = config.init(&device).unwrap();
         let batch = batch(&device);
         let mut step = TrainStep::new(&OptimizerConfig::new(), 0);
