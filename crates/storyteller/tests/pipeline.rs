@@ -213,6 +213,30 @@ fn resuming_with_another_decoder_names_the_field() {
 }
 
 #[test]
+fn resuming_with_features_of_another_encoder_is_refused() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    train_into(&out, &tiny_train(), false, Some(1)).unwrap();
+    let state = out.join("checkpoint/state.json");
+    let text = std::fs::read_to_string(&state).unwrap();
+    let hash = FeatureCache::open(f.out.join("features.safetensors"))
+        .unwrap()
+        .key()
+        .encoder
+        .clone();
+    std::fs::write(&state, text.replace(&hash, "sha256:other")).unwrap();
+    let err = train_into(&out, &tiny_train(), true, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("encoder weights") && err.contains("sha256:other"),
+        "{err}"
+    );
+}
+
+#[test]
 fn features_from_other_encoder_weights_are_refused() {
     let _training = training_lock_after_fixture();
     let f = fixture();

@@ -165,9 +165,23 @@ pub fn train(
         .chain(data_parallel.iter().map(|d| d.clone().autodiff()))
         .collect();
     let mut step = TrainStep::new(&config.optimizer, PAD);
-    let (mut decoder, mut state) = match checkpoint::load_state(out_dir)? {
+    let previous = checkpoint::load_state(out_dir)?;
+    if resume && previous.is_none() {
+        warnings.push(format!(
+            "nothing to resume: no checkpoint in {}; training from scratch",
+            out_dir.display()
+        ));
+    }
+    let (mut decoder, mut state) = match previous {
         Some(state) if resume => {
-            resume_checks(out_dir, &state, config, &decoder_config, &vocab)?;
+            resume_checks(
+                out_dir,
+                &state,
+                config,
+                &decoder_config,
+                &vocab,
+                &encoder.hash,
+            )?;
             let (decoder_path, optimizer_path) = checkpoint::epoch_files(out_dir, state.epoch);
             let decoder = CaptionDecoder::load(&decoder_path, &decoder_config, &train_device)?;
             let bytes = std::fs::read(&optimizer_path)
@@ -448,8 +462,17 @@ fn resume_checks(
     config: &TrainConfig,
     decoder: &CaptionDecoderConfig,
     vocab: &Vocab,
+    encoder_hash: &str,
 ) -> Result<()> {
     let state_path = checkpoint::checkpoint_dir(out_dir).join("state.json");
+    if state.encoder_hash != encoder_hash {
+        return Err(StorytellerError::ResumeMismatch {
+            path: state_path,
+            field: "encoder weights (hash of the features' encoder)".into(),
+            checkpoint: state.encoder_hash.clone(),
+            now: encoder_hash.to_owned(),
+        });
+    }
     if let Some((field, checkpoint, now)) = checkpoint::first_difference(state, config, decoder) {
         return Err(StorytellerError::ResumeMismatch {
             path: state_path,
