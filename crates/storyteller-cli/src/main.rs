@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod commands;
 mod device;
 mod refs_hyps;
+mod serve;
 
 /// Image captioning in pure Rust on Burn: a ResNet-50 encoder, an LSTM decoder, beam
 /// search and captioning metrics that match pycocoevalcap.
@@ -33,6 +34,8 @@ enum Command {
     Caption(commands::caption::CaptionArgs),
     /// Score a model on a dataset split with every metric, greedy and beam search.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// The captioning web app and its JSON API (docs/serve.md).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +49,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Caption(args) => commands::caption::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

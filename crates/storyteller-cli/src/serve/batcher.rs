@@ -1,0 +1,322 @@
+//! The model thread: one `std::thread` owns the model, collects the requests that arrive
+//! within a short window, decodes them in parallel and captions each group of requests
+//! with the same search settings in one batch.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use image::RgbImage;
+use rayon::prelude::*;
+use storyteller::{Caption, Search};
+use storyteller_data::{DecodeLimits, decode_rgb_bytes};
+use tokio::sync::oneshot;
+
+/// How the model thread batches.
+#[derive(Debug, Clone)]
+pub struct BatchSettings {
+    /// How long the thread waits for more requests after the first of a batch.
+    pub window: Duration,
+    /// Most images in one batch.
+    pub max_batch: usize,
+    /// Limits on decoded uploads.
+    pub limits: DecodeLimits,
+}
+
+/// Why a request got no caption.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobError {
+    /// The upload is not an image this server can decode (the client's fault).
+    BadImage(String),
+    /// The model failed or panicked on this request's batch (the server's fault).
+    Model(String),
+    /// The model thread is gone.
+    Stopped,
+}
+
+/// Counters the health endpoint reports.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Model calls made (one per search group of a batch).
+    pub batches: AtomicU64,
+    /// Images captioned.
+    pub images: AtomicU64,
+    /// Model calls that panicked (and were survived).
+    pub panics: AtomicU64,
+}
+
+struct Job {
+    bytes: Bytes,
+    search: Search,
+    reply: oneshot::Sender<Result<Vec<Caption>, JobError>>,
+}
+
+/// The handle requests use to reach the model thread; cheap to clone.
+#[derive(Clone)]
+pub struct Batcher {
+    jobs: mpsc::Sender<Job>,
+    stats: Arc<Stats>,
+}
+
+impl Batcher {
+    /// Starts the model thread. `init` runs on that thread and builds the model (so the
+    /// model never has to be `Send`) plus a value handed back to the caller.
+    ///
+    /// # Errors
+    /// `init`'s error, or a panic in it.
+    pub fn spawn<I, M, T>(init: I, settings: BatchSettings) -> anyhow::Result<(Self, T)>
+    where
+        I: FnOnce() -> anyhow::Result<(M, T)> + Send + 'static,
+        M: FnMut(&[RgbImage], &Search) -> anyhow::Result<Vec<Vec<Caption>>> + 'static,
+        T: Send + 'static,
+    {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let stats = Arc::new(Stats::default());
+        let worker_stats = Arc::clone(&stats);
+        std::thread::Builder::new()
+            .name("storyteller-model".into())
+            .spawn(move || match init() {
+                Ok((model, value)) => {
+                    let _ = ready_tx.send(Ok(value));
+                    run_worker(&rx, model, &settings, &worker_stats);
+                }
+                Err(err) => {
+                    let _ = ready_tx.send(Err(err));
+                }
+            })?;
+        let value = ready_rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the model thread panicked while loading the model"))??;
+        Ok((Self { jobs, stats }, value))
+    }
+
+    /// Captions one uploaded image; waits for its batch.
+    pub async fn caption(&self, bytes: Bytes, search: Search) -> Result<Vec<Caption>, JobError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                bytes,
+                search,
+                reply,
+            })
+            .map_err(|_| JobError::Stopped)?;
+        rx.await.unwrap_or(Err(JobError::Stopped))
+    }
+
+    /// The thread's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+fn run_worker<M>(rx: &mpsc::Receiver<Job>, mut model: M, settings: &BatchSettings, stats: &Stats)
+where
+    M: FnMut(&[RgbImage], &Search) -> anyhow::Result<Vec<Vec<Caption>>>,
+{
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let deadline = Instant::now() + settings.window;
+        while jobs.len() < settings.max_batch.max(1) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            match rx.recv_timeout(deadline - now) {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(jobs, &mut model, settings, stats);
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+fn run_batch<M>(jobs: Vec<Job>, model: &mut M, settings: &BatchSettings, stats: &Stats)
+where
+    M: FnMut(&[RgbImage], &Search) -> anyhow::Result<Vec<Vec<Caption>>>,
+{
+    let decoded: Vec<Result<RgbImage, String>> = jobs
+        .par_iter()
+        .map(|job| {
+            catch_unwind(AssertUnwindSafe(|| {
+                decode_rgb_bytes(&job.bytes, Path::new("upload"), &settings.limits)
+            }))
+                .map_err(|payload| format!("upload: the decoder failed: {}", panic_message(&*payload)))?
+                .map_err(|err| err.to_string())
+        })
+        .collect();
+    // Group by search settings, keeping arrival order within a group.
+    let mut groups: Vec<(String, Search, Vec<(Job, RgbImage)>)> = Vec::new();
+    for (job, image) in jobs.into_iter().zip(decoded) {
+        let image = match image {
+            Ok(image) => image,
+            Err(message) => {
+                let _ = job.reply.send(Err(JobError::BadImage(message)));
+                continue;
+            }
+        };
+        let key = format!("{:?}", job.search);
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, _, members)) => members.push((job, image)),
+            None => groups.push((key, job.search.clone(), vec![(job, image)])),
+        }
+    }
+    for (_, search, members) in groups {
+        let (jobs, images): (Vec<Job>, Vec<RgbImage>) = members.into_iter().unzip();
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        let outcome = catch_unwind(AssertUnwindSafe(|| model(&images, &search)));
+        match outcome {
+            Ok(Ok(ranked)) if ranked.len() == jobs.len() => {
+                stats
+                    .images
+                    .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+                for (job, captions) in jobs.into_iter().zip(ranked) {
+                    let _ = job.reply.send(Ok(captions));
+                }
+            }
+            Ok(Ok(ranked)) => reply_all(
+                jobs,
+                &format!("the model returned {} results for {} images", ranked.len(), images.len()),
+            ),
+            Ok(Err(err)) => reply_all(jobs, &format!("{err:#}")),
+            Err(payload) => {
+                stats.panics.fetch_add(1, Ordering::Relaxed);
+                reply_all(
+                    jobs,
+                    &format!("the model panicked: {}", panic_message(&*payload)),
+                );
+            }
+        }
+    }
+}
+
+fn reply_all(jobs: Vec<Job>, message: &str) {
+    for job in jobs {
+        let _ = job.reply.send(Err(JobError::Model(message.to_owned())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storyteller::GreedySearch;
+
+    fn png(width: u32, height: u32) -> Bytes {
+        let image = RgbImage::from_pixel(width, height, image::Rgb([200, 30, 30]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        Bytes::from(out.into_inner())
+    }
+
+    fn caption(text: &str) -> Caption {
+        Caption {
+            text: text.to_owned(),
+            tokens: vec![text.to_owned()],
+            log_prob: -1.0,
+            score: -1.0,
+            finished: true,
+        }
+    }
+
+    fn settings(window_ms: u64) -> BatchSettings {
+        BatchSettings {
+            window: Duration::from_millis(window_ms),
+            max_batch: 32,
+            limits: DecodeLimits::default(),
+        }
+    }
+
+    /// A fake model that names each image by its width and panics on width 13.
+    fn spawn_fake() -> Batcher {
+        let (batcher, ()) = Batcher::spawn(
+            || {
+                let model = |images: &[RgbImage], _: &Search| {
+                    assert!(images.iter().all(|i| i.width() != 13), "width 13 is cursed");
+                    Ok(images
+                        .iter()
+                        .map(|i| vec![caption(&format!("w{}", i.width()))])
+                        .collect())
+                };
+                Ok((model, ()))
+            },
+            settings(200),
+        )
+        .unwrap();
+        batcher
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn concurrent_requests_share_one_batch_and_get_their_own_answers() {
+        let batcher = spawn_fake();
+        let search = Search::Greedy(GreedySearch::new());
+        let answers = runtime().block_on(async {
+            let tasks: Vec<_> = (1..=8u32)
+                .map(|w| {
+                    let batcher = batcher.clone();
+                    let search = search.clone();
+                    tokio::spawn(async move { batcher.caption(png(w, 4), search).await })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for task in tasks {
+                answers.push(task.await.unwrap().unwrap()[0].text.clone());
+            }
+            answers
+        });
+        let expected: Vec<String> = (1..=8).map(|w| format!("w{w}")).collect();
+        assert_eq!(answers, expected);
+        assert_eq!(batcher.stats().batches.load(Ordering::Relaxed), 1);
+        assert_eq!(batcher.stats().images.load(Ordering::Relaxed), 8);
+    }
+
+    #[test]
+    fn a_panicking_model_fails_its_batch_and_the_thread_keeps_serving() {
+        let batcher = spawn_fake();
+        let search = Search::Greedy(GreedySearch::new());
+        let rt = runtime();
+        let err = rt
+            .block_on(batcher.caption(png(13, 4), search.clone()))
+            .unwrap_err();
+        assert!(
+            matches!(&err, JobError::Model(m) if m.contains("panicked") && m.contains("cursed")),
+            "{err:?}"
+        );
+        let bad = rt
+            .block_on(batcher.caption(Bytes::from_static(b"not an image"), search.clone()))
+            .unwrap_err();
+        assert!(matches!(bad, JobError::BadImage(_)), "{bad:?}");
+        let ok = rt.block_on(batcher.caption(png(5, 4), search)).unwrap();
+        assert_eq!(ok[0].text, "w5");
+        assert_eq!(batcher.stats().panics.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_failing_init_is_reported() {
+        let result = Batcher::spawn(
+            || -> anyhow::Result<(fn(&[RgbImage], &Search) -> anyhow::Result<Vec<Vec<Caption>>>, ())> {
+                anyhow::bail!("no model here")
+            },
+            settings(1),
+        );
+        assert!(result.err().unwrap().to_string().contains("no model here"));
+    }
+}

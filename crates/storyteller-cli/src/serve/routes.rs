@@ -1,0 +1,267 @@
+//! The HTTP routes: the page, `POST /api/caption`, `GET /api/health`, `GET /api/model`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, extract::Multipart};
+use serde_json::{Value, json};
+use storyteller::{BeamSearch, GreedySearch, Search};
+
+use super::batcher::{Batcher, JobError};
+
+/// Widest beam a request may ask for.
+pub const MAX_WIDTH: usize = 16;
+/// Room for multipart boundaries and headers on top of the upload limit.
+const MULTIPART_SLACK: usize = 64 * 1024;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The model thread.
+    pub batcher: Batcher,
+    /// The model's default beam search (from its config.json).
+    pub beam: BeamSearch,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// `config.json` and `metrics.jsonl` of the model directory.
+    pub model_info: Value,
+}
+
+/// The router of `storyteller serve`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/health", get(health))
+        .route("/api/model", get(model))
+        .route("/api/caption", post(caption))
+        .fallback(not_found)
+        // Uploads are limited by the caption handler itself, with a JSON error.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// A JSON error response: `{"error": message}` with a status.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self(StatusCode::BAD_REQUEST, message.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
+}
+
+async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "no such route".into())
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let stats = state.batcher.stats();
+    Json(json!({
+        "status": "ok",
+        "batches": stats.batches.load(Ordering::Relaxed),
+        "images": stats.images.load(Ordering::Relaxed),
+        "panics": stats.panics.load(Ordering::Relaxed),
+    }))
+}
+
+async fn model(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(state.model_info.clone())
+}
+
+/// The search a request asks for with `search`, `width` and `n_best`.
+fn parse_search(params: &HashMap<String, String>, beam: &BeamSearch) -> Result<Search, ApiError> {
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !matches!(k.as_str(), "search" | "width" | "n_best"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter {unknown:?} (expected search, width, n_best)"
+        )));
+    }
+    let number = |name: &str, default: usize| -> Result<usize, ApiError> {
+        match params.get(name) {
+            None => Ok(default),
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=MAX_WIDTH).contains(&n) => Ok(n),
+                _ => Err(ApiError::bad_request(format!(
+                    "{name}={text:?}: expected a whole number from 1 to {MAX_WIDTH}"
+                ))),
+            },
+        }
+    };
+    let n_best = number("n_best", 1)?;
+    match params.get("search").map(String::as_str).unwrap_or("beam") {
+        "greedy" => {
+            if n_best > 1 {
+                return Err(ApiError::bad_request(
+                    "n_best > 1 needs search=beam (greedy search finds one caption)",
+                ));
+            }
+            Ok(Search::Greedy(
+                GreedySearch::new().with_max_len(beam.max_len),
+            ))
+        }
+        "beam" => {
+            let width = number("width", beam.width)?;
+            if n_best > width {
+                return Err(ApiError::bad_request(format!(
+                    "n_best ({n_best}) must not exceed the beam width ({width})"
+                )));
+            }
+            Ok(Search::Beam(
+                beam.clone().with_width(width).with_n_best(n_best),
+            ))
+        }
+        other => Err(ApiError::bad_request(format!(
+            "search={other:?}: expected greedy or beam"
+        ))),
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the upload is larger than the server's limit of {limit} bytes"),
+    )
+}
+
+/// The image bytes of a multipart (field `image`) or raw-body request.
+async fn upload_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let body_limit = if is_multipart {
+        limit + MULTIPART_SLACK
+    } else {
+        limit
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > body_limit) {
+        return Err(too_large(limit));
+    }
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, body_limit)
+        .await
+        .map_err(|_| too_large(limit))?;
+    let bytes = if is_multipart {
+        let request = Request::from_parts(parts, Body::from(body));
+        let mut multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|err| ApiError::bad_request(format!("bad multipart body: {}", err.body_text())))?;
+        let mut image = None;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|err| ApiError::bad_request(format!("bad multipart body: {}", err.body_text())))?
+        {
+            if field.name() == Some("image") {
+                image = Some(field.bytes().await.map_err(|err| {
+                    ApiError::bad_request(format!("bad multipart body: {}", err.body_text()))
+                })?);
+                break;
+            }
+        }
+        image.ok_or_else(|| ApiError::bad_request("the multipart body has no `image` field"))?
+    } else {
+        body
+    };
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "the upload is empty: send an image as the body or as the multipart field `image`",
+        ));
+    }
+    if bytes.len() > limit {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
+async fn caption(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
+    let started = Instant::now();
+    let search = parse_search(&params, &state.beam)?;
+    let bytes = upload_bytes(request, state.max_upload_bytes).await?;
+    let captions = state
+        .batcher
+        .caption(bytes, search.clone())
+        .await
+        .map_err(|err| match err {
+            JobError::BadImage(message) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, message),
+            JobError::Model(message) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, message),
+            JobError::Stopped => ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the model thread has stopped".into(),
+            ),
+        })?;
+    let search = match &search {
+        Search::Greedy(_) => json!({ "kind": "greedy" }),
+        Search::Beam(beam) => json!({ "kind": "beam", "width": beam.width, "n_best": beam.n_best }),
+    };
+    Ok(Json(json!({
+        "captions": captions,
+        "search": search,
+        "elapsed_ms": started.elapsed().as_secs_f64() * 1e3,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn search_parameters_are_checked() {
+        let beam = BeamSearch::new();
+        let parse = |pairs: &[(&str, &str)]| parse_search(&params(pairs), &beam);
+        assert!(matches!(parse(&[]).unwrap(), Search::Beam(b) if b.width == 3 && b.n_best == 1));
+        assert!(matches!(parse(&[("search", "greedy")]).unwrap(), Search::Greedy(_)));
+        assert!(matches!(
+            parse(&[("width", "5"), ("n_best", "5")]).unwrap(),
+            Search::Beam(b) if b.width == 5 && b.n_best == 5
+        ));
+        for bad in [
+            &[("search", "sample")][..],
+            &[("width", "0")],
+            &[("width", "x")],
+            &[("width", "99")],
+            &[("width", "2"), ("n_best", "3")],
+            &[("search", "greedy"), ("n_best", "2")],
+            &[("beam", "3")],
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.0, StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+    }
+}
