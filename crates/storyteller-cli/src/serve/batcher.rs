@@ -153,8 +153,8 @@ where
             catch_unwind(AssertUnwindSafe(|| {
                 decode_rgb_bytes(&job.bytes, Path::new("upload"), &settings.limits)
             }))
-                .map_err(|payload| format!("upload: the decoder failed: {}", panic_message(&*payload)))?
-                .map_err(|err| err.to_string())
+            .map_err(|payload| format!("upload: the decoder failed: {}", panic_message(&*payload)))?
+            .map_err(|err| err.to_string())
         })
         .collect();
     // Group by search settings, keeping arrival order within a group.
@@ -179,16 +179,18 @@ where
         let outcome = catch_unwind(AssertUnwindSafe(|| model(&images, &search)));
         match outcome {
             Ok(Ok(ranked)) if ranked.len() == jobs.len() => {
-                stats
-                    .images
-                    .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+                stats.images.fetch_add(jobs.len() as u64, Ordering::Relaxed);
                 for (job, captions) in jobs.into_iter().zip(ranked) {
                     let _ = job.reply.send(Ok(captions));
                 }
             }
             Ok(Ok(ranked)) => reply_all(
                 jobs,
-                &format!("the model returned {} results for {} images", ranked.len(), images.len()),
+                &format!(
+                    "the model returned {} results for {} images",
+                    ranked.len(),
+                    images.len()
+                ),
             ),
             Ok(Err(err)) => reply_all(jobs, &format!("{err:#}")),
             Err(payload) => {

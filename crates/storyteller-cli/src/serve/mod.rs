@@ -49,8 +49,8 @@ fn model_info(dir: &Path) -> anyhow::Result<Value> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-    let config: Value = serde_json::from_str(&text)
-        .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+    let config: Value =
+        serde_json::from_str(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
     let metrics: Vec<Value> = std::fs::read_to_string(dir.join("metrics.jsonl"))
         .map(|text| {
             text.lines()

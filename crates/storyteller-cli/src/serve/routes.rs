@@ -168,15 +168,13 @@ async fn upload_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError>
         .map_err(|_| too_large(limit))?;
     let bytes = if is_multipart {
         let request = Request::from_parts(parts, Body::from(body));
-        let mut multipart = Multipart::from_request(request, &())
-            .await
-            .map_err(|err| ApiError::bad_request(format!("bad multipart body: {}", err.body_text())))?;
+        let mut multipart = Multipart::from_request(request, &()).await.map_err(|err| {
+            ApiError::bad_request(format!("bad multipart body: {}", err.body_text()))
+        })?;
         let mut image = None;
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|err| ApiError::bad_request(format!("bad multipart body: {}", err.body_text())))?
-        {
+        while let Some(field) = multipart.next_field().await.map_err(|err| {
+            ApiError::bad_request(format!("bad multipart body: {}", err.body_text()))
+        })? {
             if field.name() == Some("image") {
                 image = Some(field.bytes().await.map_err(|err| {
                     ApiError::bad_request(format!("bad multipart body: {}", err.body_text()))
@@ -246,7 +244,10 @@ mod tests {
         let beam = BeamSearch::new();
         let parse = |pairs: &[(&str, &str)]| parse_search(&params(pairs), &beam);
         assert!(matches!(parse(&[]).unwrap(), Search::Beam(b) if b.width == 3 && b.n_best == 1));
-        assert!(matches!(parse(&[("search", "greedy")]).unwrap(), Search::Greedy(_)));
+        assert!(matches!(
+            parse(&[("search", "greedy")]).unwrap(),
+            Search::Greedy(_)
+        ));
         assert!(matches!(
             parse(&[("width", "5"), ("n_best", "5")]).unwrap(),
             Search::Beam(b) if b.width == 5 && b.n_best == 5

@@ -1,0 +1,697 @@
+//! `storyteller serve` end to end: the JSON API against the library, every bad input, a
+//! panic-free batch of 32, a bounded load test, and the page in headless Chromium.
+//!
+//! Every server is the real binary on a loopback port chosen by the OS; the model is a
+//! tiny `storyteller demo` run shared by the tests.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use burn::tensor::Device;
+use image::RgbImage;
+use serde_json::{Value, json};
+use storyteller::demo::{DemoConfig, run_demo};
+use storyteller::train::TrainConfig;
+use storyteller::{Captioner, GreedySearch, Search};
+
+// ---------------------------------------------------------------- fixtures
+
+struct Model {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+/// One tiny demo model (60 images of 48 px, 32 px crops, 2 epochs) shared by every test.
+fn model() -> &'static Path {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    &MODEL
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("demo");
+            let config = DemoConfig {
+                images: 60,
+                image_size: 48,
+                crop: 32,
+                seed: 3,
+                weights: None,
+                train: TrainConfig::new()
+                    .with_epochs(2)
+                    .with_batch_size(16)
+                    .with_learning_rate(5e-3)
+                    .with_min_count(1)
+                    .with_d_embed(16)
+                    .with_d_hidden(32),
+                progress: false,
+            };
+            run_demo(&out, &config, &Device::default()).unwrap();
+            Model {
+                _dir: dir,
+                path: out.join("model"),
+            }
+        })
+        .path
+}
+
+/// The library's captions of `image` with `search`, loaded in this process. Burn's random
+/// generator is global, so loads are serialised.
+fn library_captions(image: &RgbImage, search: &Search) -> Vec<String> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let captioner = {
+        let _lock = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        Captioner::load(model(), &Device::default()).unwrap()
+    };
+    captioner
+        .ranked(std::slice::from_ref(image), search)
+        .unwrap()
+        .remove(0)
+        .into_iter()
+        .map(|c| c.text)
+        .collect()
+}
+
+fn beam(width: usize, n_best: usize) -> Search {
+    let captioner_beam = storyteller::ModelConfig::load(model()).unwrap().beam;
+    Search::Beam(captioner_beam.with_width(width).with_n_best(n_best))
+}
+
+/// A 48 px picture: a coloured square on a plain background.
+fn picture(seed: u8) -> RgbImage {
+    RgbImage::from_fn(48, 48, |x, y| {
+        if (12..36).contains(&x) && (12..36).contains(&y) {
+            image::Rgb([200, seed.wrapping_mul(40), 40])
+        } else {
+            image::Rgb([240, 240, 240])
+        }
+    })
+}
+
+fn encode(image: &RgbImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+// ---------------------------------------------------------------- the server
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_storyteller"))
+            .args([
+                "serve",
+                "--model",
+                model().to_str().unwrap(),
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the storyteller binary runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| {
+                let mut err = String::new();
+                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                panic!("the server did not start: {line:?} {err}")
+            })
+            .to_owned();
+        Self { child, addr }
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let (status, body) = http(&self.addr, "GET", path, &[], &[]);
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    fn caption(&self, query: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
+        let (status, body) = http(
+            &self.addr,
+            "POST",
+            &format!("/api/caption{query}"),
+            &[("Content-Type", content_type)],
+            body,
+        );
+        let value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&body)));
+        (status, value)
+    }
+
+    /// Ctrl-C: SIGINT, then the exit status and stderr.
+    fn interrupt(mut self) -> (bool, String) {
+        let killed = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status.success(), err)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; the status and the (de-chunked) body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    // The server may answer (413) and close before reading everything; the answer counts.
+    let _ = stream.write_all(&request);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(&response)));
+    let head = String::from_utf8_lossy(&response[..split]).to_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let mut body = response[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..line_end]).trim(), 16)
+                .unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 4 + size..];
+        }
+        body = out;
+    }
+    (status, body)
+}
+
+fn multipart(field: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "storytellerboundary7";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn texts(answer: &Value) -> Vec<String> {
+    answer["captions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no captions: {answer}"))
+        .iter()
+        .map(|c| c["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+// ---------------------------------------------------------------- the API
+
+#[test]
+fn api_captions_like_the_library_and_answers_bad_input_with_4xx() {
+    let server = Server::start(&["--max-upload-bytes", "200000"]);
+    let image = picture(1);
+    let png = encode(&image, image::ImageFormat::Png);
+
+    // Good images: raw body and multipart, beam and greedy, equal to the library's.
+    let (status, answer) = server.caption("?n_best=3", "image/png", &png);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(texts(&answer), library_captions(&image, &beam(3, 3)));
+    assert_eq!(
+        answer["search"],
+        json!({"kind": "beam", "width": 3, "n_best": 3})
+    );
+    let (content_type, body) = multipart("image", &png);
+    let (status, answer) = server.caption("?search=greedy", &content_type, &body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        texts(&answer),
+        library_captions(&image, &Search::Greedy(GreedySearch::new()))
+    );
+    let jpeg = encode(&picture(2), image::ImageFormat::Jpeg);
+    let (status, answer) = server.caption("?width=5", "image/jpeg", &jpeg);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(texts(&answer).len(), 1);
+
+    // Bad input: a 4xx with a message that says what is wrong.
+    let mut truncated = png.clone();
+    truncated.truncate(png.len() / 2);
+    let mut huge = encode(&picture(3), image::ImageFormat::Jpeg);
+    let sof = huge.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    huge[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]); // 60,000 x 60,000
+    let (multipart_type, no_image_field) = multipart("photo", &png);
+    let cases: Vec<(&str, &str, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            "not an image",
+            "",
+            "text/plain",
+            b"hello, I am text".to_vec(),
+            422,
+            "cannot decode image",
+        ),
+        (
+            "truncated png",
+            "",
+            "image/png",
+            truncated,
+            422,
+            "cannot decode image",
+        ),
+        ("huge dimensions", "", "image/jpeg", huge, 422, "upload"),
+        ("empty body", "", "image/png", Vec::new(), 400, "empty"),
+        (
+            "over the limit",
+            "",
+            "image/png",
+            vec![0u8; 300_000],
+            413,
+            "limit of 200000 bytes",
+        ),
+        (
+            "no image field",
+            "",
+            &multipart_type,
+            no_image_field,
+            400,
+            "`image` field",
+        ),
+        (
+            "bad search",
+            "?search=sample",
+            "image/png",
+            png.clone(),
+            400,
+            "expected greedy or beam",
+        ),
+        (
+            "bad width",
+            "?width=0",
+            "image/png",
+            png.clone(),
+            400,
+            "width",
+        ),
+        (
+            "width not a number",
+            "?width=three",
+            "image/png",
+            png.clone(),
+            400,
+            "width",
+        ),
+        (
+            "n_best over width",
+            "?width=2&n_best=3",
+            "image/png",
+            png.clone(),
+            400,
+            "n_best (3)",
+        ),
+        (
+            "unknown parameter",
+            "?beam=3",
+            "image/png",
+            png.clone(),
+            400,
+            "unknown query parameter",
+        ),
+    ];
+    for (name, query, content_type, body, expected, message) in cases {
+        let (status, answer) = server.caption(query, content_type, &body);
+        assert_eq!(status, expected, "{name}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(message),
+            "{name}: {error:?} lacks {message:?}"
+        );
+    }
+    let (status, answer) = server.get("/api/nothing");
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (404, Some("no such route"))
+    );
+
+    // Still serving, and the model's config and metrics are there.
+    let (status, answer) = server.caption("", "image/png", &png);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(texts(&answer), library_captions(&image, &beam(3, 1)));
+    let (status, health) = server.get("/api/health");
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["panics"], 0);
+    let (status, info) = server.get("/api/model");
+    assert_eq!(status, 200);
+    assert_eq!(info["config"]["decoder"]["d_hidden"], 32);
+    assert_eq!(info["metrics"].as_array().unwrap().len(), 2);
+    let (status, page) = http(&server.addr, "GET", "/", &[], &[]);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&page).contains("Neural Storyteller"));
+
+    // Ctrl-C: a clean exit.
+    let (success, stderr) = server.interrupt();
+    assert!(success, "{stderr}");
+    assert!(stderr.contains("shut down"), "{stderr}");
+}
+
+#[test]
+fn thirty_two_simultaneous_uploads_are_one_batch() {
+    let server = Server::start(&["--max-batch", "32", "--batch-window-ms", "5000"]);
+    let pngs: Vec<Vec<u8>> = (0..32u8)
+        .map(|i| encode(&picture(i), image::ImageFormat::Png))
+        .collect();
+    let started = Instant::now();
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pngs
+            .iter()
+            .map(|png| scope.spawn(|| server.caption("?search=greedy", "image/png", png)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+    }
+    let (_, health) = server.get("/api/health");
+    assert_eq!(health["batches"], 1, "{health}");
+    assert_eq!(health["images"], 32, "{health}");
+    // The batch is full at 32, so nobody waited for the 5 s window.
+    eprintln!("32 simultaneous uploads: {:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------- load
+
+#[test]
+fn load_200_requests_from_16_clients_without_failures() {
+    let server = Server::start(&[]);
+    let pngs: Vec<Vec<u8>> = (0..8u8)
+        .map(|i| encode(&picture(i), image::ImageFormat::Png))
+        .collect();
+    let report = load(&server.addr, &pngs, 200, 16);
+    let (_, health) = server.get("/api/health");
+    eprintln!("{report}; model calls {}", health["batches"]);
+    assert_eq!(report.failures, 0, "{report}");
+    assert_eq!(health["images"], 200);
+}
+
+struct LoadReport {
+    requests: usize,
+    clients: usize,
+    failures: usize,
+    p50: Duration,
+    p99: Duration,
+    wall: Duration,
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} requests from {} clients: {} failures, p50 {:.1} ms, p99 {:.1} ms, {:.1} req/s",
+            self.requests,
+            self.clients,
+            self.failures,
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.requests as f64 / self.wall.as_secs_f64()
+        )
+    }
+}
+
+fn load(addr: &str, pngs: &[Vec<u8>], requests: usize, clients: usize) -> LoadReport {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    let results: Vec<(Duration, bool)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= requests {
+                            break mine;
+                        }
+                        let t = Instant::now();
+                        let (status, body) = http(
+                            addr,
+                            "POST",
+                            "/api/caption",
+                            &[("Content-Type", "image/png")],
+                            &pngs[i % pngs.len()],
+                        );
+                        let ok = status == 200
+                            && serde_json::from_slice::<Value>(&body)
+                                .is_ok_and(|v| v["captions"][0]["text"].is_string());
+                        mine.push((t.elapsed(), ok));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let wall = started.elapsed();
+    let mut latencies: Vec<Duration> = results.iter().map(|(d, _)| *d).collect();
+    latencies.sort();
+    let quantile = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    LoadReport {
+        requests,
+        clients,
+        failures: results.iter().filter(|(_, ok)| !ok).count(),
+        p50: quantile(0.5),
+        p99: quantile(0.99),
+        wall,
+    }
+}
+
+// ---------------------------------------------------------------- the browser
+
+/// A W3C WebDriver session on a chromedriver we started.
+struct Browser {
+    driver: Child,
+    addr: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Self {
+        let chromedriver = std::env::var("STORYTELLER_CHROMEDRIVER")
+            .unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
+        let chromium = std::env::var("STORYTELLER_CHROMIUM")
+            .unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+        assert!(
+            Path::new(&chromedriver).exists() && Path::new(&chromium).exists(),
+            "the browser test needs Debian's chromium and chromium-driver \
+             (apt-get install chromium chromium-driver; .ci/run installs them)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1100,760",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        }}});
+        let mut browser = Self {
+            driver,
+            addr,
+            session: String::new(),
+            _profile: profile,
+        };
+        let created = browser.command("POST", "/session", &capabilities);
+        browser.session = created["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
+            .to_owned();
+        browser
+    }
+
+    fn command(&self, method: &str, path: &str, body: &Value) -> Value {
+        let body = if method == "GET" || method == "DELETE" {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let (status, answer) = http(
+            &self.addr,
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            &body,
+        );
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(status, 200, "WebDriver {method} {path}: {answer}");
+        answer["value"].clone()
+    }
+
+    fn session(&self, method: &str, path: &str, body: &Value) -> Value {
+        self.command(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    fn script(&self, script: &str) -> Value {
+        self.session(
+            "POST",
+            "/execute/sync",
+            &json!({"script": script, "args": []}),
+        )
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = http(
+                &self.addr,
+                "DELETE",
+                &format!("/session/{}", self.session),
+                &[],
+                &[],
+            );
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn screenshot_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    std::fs::create_dir_all(&target).unwrap();
+    target.join("serve-screenshot.png")
+}
+
+#[test]
+fn the_page_captions_an_uploaded_image_in_headless_chromium() {
+    let server = Server::start(&[]);
+    let image = picture(4);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shapes.png");
+    image.save(&file).unwrap();
+    let expected = library_captions(&image, &beam(3, 3));
+
+    let browser = Browser::start();
+    browser.session(
+        "POST",
+        "/url",
+        &json!({"url": format!("http://{}/", server.addr)}),
+    );
+    let input = browser.session(
+        "POST",
+        "/element",
+        &json!({"using": "css selector", "value": "#file"}),
+    );
+    let element = input["element-6066-11e4-a23c-4f1c5a7d6d2e"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    browser.session(
+        "POST",
+        &format!("/element/{element}/value"),
+        &json!({"text": file.to_str().unwrap()}),
+    );
+    eprintln!("browser: file set");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let state = loop {
+        let state = browser.script("return document.body.dataset.state");
+        if state == "done" || state == "error" {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "no caption after 60 s: {state}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let page = browser.script(
+        "return { caption: document.getElementById('caption').textContent, \
+         alternatives: [...document.querySelectorAll('#alternatives li span:first-child')].map(e => e.textContent), \
+         status: document.getElementById('status').textContent, \
+         preview: document.querySelector('#drop img') !== null }",
+    );
+    let shot = browser.session("GET", "/screenshot", &Value::Null);
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot.as_str().unwrap_or_else(|| panic!("no screenshot: {shot}")))
+        .unwrap();
+    let path = screenshot_path();
+    std::fs::write(&path, &png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+
+    assert_eq!(state, "done", "{page}");
+    assert_eq!(page["caption"], expected[0].as_str(), "{page}");
+    assert_eq!(page["alternatives"], json!(expected), "{page}");
+    assert_eq!(page["preview"], true);
+    assert!(image::load_from_memory(&png).unwrap().width() > 500);
+}
