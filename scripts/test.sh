@@ -3,6 +3,7 @@
 #
 #   bash scripts/test.sh
 #
+# 0. The Debian packages of scripts/system-packages.sh (venv, a font, Chromium), when missing.
 # 1. A Python venv (default ~/.cache/storyteller/venv, override with STORYTELLER_VENV)
 #    with the reference packages of scripts/requirements-test.txt.
 # 2. Every scripts/fixtures.d/*.sh in order: each regenerates reference fixtures
@@ -17,6 +18,8 @@ export STORYTELLER_VENV="${STORYTELLER_VENV:-$HOME/.cache/storyteller/venv}"
 export STORYTELLER_FIXTURES="${STORYTELLER_FIXTURES:-$HOME/.cache/storyteller/fixtures}"
 export STORYTELLER_PYTHON="$STORYTELLER_VENV/bin/python"
 mkdir -p "$STORYTELLER_FIXTURES"
+
+bash scripts/system-packages.sh
 
 if [ ! -x "$STORYTELLER_PYTHON" ]; then
     python3 -m venv "$STORYTELLER_VENV"

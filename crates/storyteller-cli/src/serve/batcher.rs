@@ -49,6 +49,14 @@ pub struct Stats {
     pub panics: AtomicU64,
 }
 
+/// The decoded requests of one batch that asked for the same search.
+struct SearchGroup {
+    /// `search` printed, to compare settings that have no `PartialEq`.
+    key: String,
+    search: Search,
+    members: Vec<(Job, RgbImage)>,
+}
+
 struct Job {
     bytes: Bytes,
     search: Search,
@@ -158,7 +166,7 @@ where
         })
         .collect();
     // Group by search settings, keeping arrival order within a group.
-    let mut groups: Vec<(String, Search, Vec<(Job, RgbImage)>)> = Vec::new();
+    let mut groups: Vec<SearchGroup> = Vec::new();
     for (job, image) in jobs.into_iter().zip(decoded) {
         let image = match image {
             Ok(image) => image,
@@ -168,12 +176,19 @@ where
             }
         };
         let key = format!("{:?}", job.search);
-        match groups.iter_mut().find(|(k, _, _)| *k == key) {
-            Some((_, _, members)) => members.push((job, image)),
-            None => groups.push((key, job.search.clone(), vec![(job, image)])),
+        match groups.iter_mut().find(|group| group.key == key) {
+            Some(group) => group.members.push((job, image)),
+            None => groups.push(SearchGroup {
+                key,
+                search: job.search.clone(),
+                members: vec![(job, image)],
+            }),
         }
     }
-    for (_, search, members) in groups {
+    for SearchGroup {
+        search, members, ..
+    } in groups
+    {
         let (jobs, images): (Vec<Job>, Vec<RgbImage>) = members.into_iter().unzip();
         stats.batches.fetch_add(1, Ordering::Relaxed);
         let outcome = catch_unwind(AssertUnwindSafe(|| model(&images, &search)));
@@ -311,12 +326,12 @@ mod tests {
         assert_eq!(batcher.stats().panics.load(Ordering::Relaxed), 1);
     }
 
+    type ModelFn = fn(&[RgbImage], &Search) -> anyhow::Result<Vec<Vec<Caption>>>;
+
     #[test]
     fn a_failing_init_is_reported() {
         let result = Batcher::spawn(
-            || -> anyhow::Result<(fn(&[RgbImage], &Search) -> anyhow::Result<Vec<Vec<Caption>>>, ())> {
-                anyhow::bail!("no model here")
-            },
+            || -> anyhow::Result<(ModelFn, ())> { anyhow::bail!("no model here") },
             settings(1),
         );
         assert!(result.err().unwrap().to_string().contains("no model here"));
