@@ -461,7 +461,9 @@ fn load_200_requests_from_16_clients_without_failures() {
         .collect();
     let report = load(&server.addr, &pngs, 200, 16);
     let (_, health) = server.get("/api/health");
-    eprintln!("{report}; model calls {}", health["batches"]);
+    let summary = format!("{report}; model calls {}", health["batches"]);
+    eprintln!("{summary}");
+    std::fs::write(artifact_path("serve-load.txt"), summary + "\n").unwrap();
     assert_eq!(report.failures, 0, "{report}");
     assert_eq!(health["images"], 200);
 }
@@ -705,12 +707,13 @@ impl Drop for Browser {
     }
 }
 
-fn screenshot_path() -> PathBuf {
+/// Where a test leaves an artifact for CI to show: the cargo target directory.
+fn artifact_path(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     std::fs::create_dir_all(&target).unwrap();
-    target.join("serve-screenshot.png")
+    target.join(name)
 }
 
 #[test]
@@ -744,7 +747,7 @@ fn the_page_captions_an_uploaded_image_in_headless_chromium() {
     );
     let page = browser.wait_for_caption();
     let png = browser.screenshot();
-    let path = screenshot_path();
+    let path = artifact_path("serve-screenshot.png");
     std::fs::write(&path, &png).unwrap();
     eprintln!("screenshot: {}", path.display());
     assert_eq!(page["state"], "done", "{page}");
