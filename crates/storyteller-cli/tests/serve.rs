@@ -48,7 +48,7 @@ fn model() -> &'static Path {
                     .with_d_hidden(32),
                 progress: false,
             };
-            run_demo(&out, &config, &Device::default()).unwrap();
+            run_demo(&out, &config, &Device::flex()).unwrap();
             Model {
                 _dir: dir,
                 path: out.join("model"),
@@ -63,7 +63,7 @@ fn library_captions(image: &RgbImage, search: &Search) -> Vec<String> {
     static LOCK: Mutex<()> = Mutex::new(());
     let captioner = {
         let _lock = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        Captioner::load(model(), &Device::default()).unwrap()
+        Captioner::load(model(), &Device::flex()).unwrap()
     };
     captioner
         .ranked(std::slice::from_ref(image), search)
