@@ -9,7 +9,13 @@
 #    (checked-in ones are compared for drift, large ones are written under
 #    STORYTELLER_FIXTURES, default ~/.cache/storyteller/fixtures).
 # 3. `cargo test --workspace` with STORYTELLER_REQUIRE_FIXTURES=1, so a test
-#    whose fixture is missing fails instead of skipping.
+#    whose fixture (or, for the wgpu tests, Vulkan adapter) is missing fails instead of
+#    skipping.
+#
+# The benches package's tests turn on Burn's wgpu backend (benches/tests/wgpu_parity.rs runs
+# on lavapipe), so in this one build wgpu is what `Device::default()` picks. Every other test
+# names `Device::flex()`; the doc tests show `Device::default()`, so they run with
+# BURN_DEVICE=flex.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +37,4 @@ done
 
 export STORYTELLER_REQUIRE_FIXTURES=1
 cargo test --workspace --all-targets
-cargo test --workspace --doc
+BURN_DEVICE=flex cargo test --workspace --doc
