@@ -99,7 +99,7 @@ fn parse() -> Result<Args> {
 
 fn main() -> Result<()> {
     let args = parse()?;
-    let device = Device::default();
+    let device = Device::flex();
     let network = ResNetConfig::resnet50().init(&device);
     let run: Box<dyn Fn(Tensor<4>) -> Tensor<2>> = if args.unfused {
         Box::new(move |x| network.forward(x))

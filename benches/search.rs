@@ -13,7 +13,7 @@ use search_lstm::{AnchorDecoder, D_FEATURE, MAX_LEN};
 use storyteller_search::{BeamSearch, GreedySearch, Search};
 
 fn bench(c: &mut Criterion) {
-    let device = Device::default();
+    let device = Device::flex();
     let decoder = AnchorDecoder::new(&device);
     let mut group = c.benchmark_group("search");
     group.sample_size(10);

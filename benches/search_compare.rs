@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         bail!("usage: search-compare BATCHES RUNS   (e.g. 1,32,1024 3)");
     };
     let runs: usize = runs.parse().context("RUNS must be a number")?;
-    let device = Device::default();
+    let device = Device::flex();
     let decoder = AnchorDecoder::new(&device);
     let searches: [(&str, Search); 2] = [
         ("greedy", GreedySearch::new().with_max_len(MAX_LEN).into()),

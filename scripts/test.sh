@@ -3,14 +3,21 @@
 #
 #   bash scripts/test.sh
 #
-# 0. The Debian packages of scripts/system-packages.sh (venv, a font, Chromium), when missing.
+# 0. The Debian packages of scripts/system-packages.sh (venv, a font, Chromium, Vulkan on the
+#    CPU), when missing.
 # 1. A Python venv (default ~/.cache/storyteller/venv, override with STORYTELLER_VENV)
 #    with the reference packages of scripts/requirements-test.txt.
 # 2. Every scripts/fixtures.d/*.sh in order: each regenerates reference fixtures
 #    (checked-in ones are compared for drift, large ones are written under
 #    STORYTELLER_FIXTURES, default ~/.cache/storyteller/fixtures).
 # 3. `cargo test --workspace` with STORYTELLER_REQUIRE_FIXTURES=1, so a test
-#    whose fixture is missing fails instead of skipping.
+#    whose fixture (or, for the wgpu tests, Vulkan adapter) is missing fails instead of
+#    skipping.
+#
+# The benches package's tests turn on Burn's wgpu backend (benches/tests/wgpu_parity.rs runs
+# on lavapipe), so in this one build wgpu is what `Device::default()` picks. Every other test
+# names `Device::flex()`; the doc tests show `Device::default()`, so they run with
+# BURN_DEVICE=flex.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,4 +41,4 @@ done
 
 export STORYTELLER_REQUIRE_FIXTURES=1
 cargo test --workspace --all-targets
-cargo test --workspace --doc
+BURN_DEVICE=flex cargo test --workspace --doc

@@ -4,29 +4,33 @@ use burn::tensor::Device;
 
 /// Parses a `--device` value into a Burn device.
 ///
+/// `cpu` (alias `flex`) is Burn's Flex backend. `wgpu` is the adapter wgpu prefers (a
+/// high-power GPU, else whatever Vulkan/Metal/DX12 offers — lavapipe on a machine without
+/// a GPU); `wgpu:N` is the N-th discrete GPU. `cuda` and `cuda:N` are NVIDIA GPU 0 and N.
+///
 /// # Errors
-/// An unknown name, a bad index, or a backend this binary was built without (with the
-/// cargo feature that adds it).
+/// An unknown name, a bad index, a backend this binary was built without (with the cargo
+/// feature that adds it), or no wgpu adapter.
 pub fn parse(name: &str) -> anyhow::Result<Device> {
     let (kind, index) = match name.split_once(':') {
         Some((kind, index)) => {
             let index: usize = index
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--device {name}: {index:?} is not a device index"))?;
-            (kind, index)
+            (kind, Some(index))
         }
-        None => (name, 0),
+        None => (name, None),
     };
     match kind {
         "cpu" | "flex" => cpu(index),
         "wgpu" => wgpu(index),
-        "cuda" => cuda(index),
+        "cuda" => cuda(index.unwrap_or(0)),
         other => anyhow::bail!("--device {other}: expected cpu, wgpu or cuda[:N]"),
     }
 }
 
-fn cpu(index: usize) -> anyhow::Result<Device> {
-    anyhow::ensure!(index == 0, "--device cpu takes no index");
+fn cpu(index: Option<usize>) -> anyhow::Result<Device> {
+    anyhow::ensure!(index.is_none(), "--device cpu takes no index");
     #[cfg(feature = "flex")]
     return Ok(Device::flex());
     #[allow(unreachable_code)]
@@ -35,32 +39,38 @@ fn cpu(index: usize) -> anyhow::Result<Device> {
     ))
 }
 
-fn wgpu(index: usize) -> anyhow::Result<Device> {
-    #[cfg(feature = "wgpu")]
-    return Ok(if index == 0 {
-        Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
-    } else {
-        Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index))
-    });
-    #[allow(unreachable_code)]
-    {
-        let _ = index;
-        Err(anyhow::anyhow!(
-            "--device wgpu: rebuild with `--features wgpu`"
-        ))
+#[cfg(feature = "wgpu")]
+fn wgpu(index: Option<usize>) -> anyhow::Result<Device> {
+    use burn::tensor::DeviceKind;
+    use burn::tensor::wgpu::WgpuInitError;
+    let kind = index.map_or(DeviceKind::DefaultDevice, DeviceKind::DiscreteGpu);
+    // Acquire the adapter now, so that a machine without one gets an error rather than a
+    // panic at the first tensor. A runtime registered already (the same device named twice)
+    // is reused through the lazy constructor.
+    match Device::wgpu_options().device_kind(kind.clone()).init() {
+        Ok(device) => Ok(device),
+        Err(WgpuInitError::Registration { .. }) => Ok(Device::wgpu(kind)),
+        Err(err) => Err(anyhow::anyhow!("--device wgpu: {err}")),
     }
 }
 
+#[cfg(not(feature = "wgpu"))]
+fn wgpu(_index: Option<usize>) -> anyhow::Result<Device> {
+    Err(anyhow::anyhow!(
+        "--device wgpu: rebuild with `--features wgpu`"
+    ))
+}
+
+#[cfg(feature = "cuda")]
 fn cuda(index: usize) -> anyhow::Result<Device> {
-    #[cfg(feature = "cuda")]
-    return Ok(Device::cuda(index));
-    #[allow(unreachable_code)]
-    {
-        let _ = index;
-        Err(anyhow::anyhow!(
-            "--device cuda: rebuild with `--features cuda` (see docs/architecture.md)"
-        ))
-    }
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_index: usize) -> anyhow::Result<Device> {
+    Err(anyhow::anyhow!(
+        "--device cuda: rebuild with `--features cuda` (see docs/gpu.md)"
+    ))
 }
 
 #[cfg(test)]
@@ -70,9 +80,18 @@ mod tests {
     #[test]
     fn cpu_is_available_and_bad_names_are_explained() {
         assert!(parse("cpu").is_ok());
+        let err = parse("cpu:1").unwrap_err().to_string();
+        assert!(err.contains("takes no index"), "{err}");
         let err = parse("tpu").unwrap_err().to_string();
         assert!(err.contains("expected cpu, wgpu or cuda"), "{err}");
         let err = parse("cuda:x").unwrap_err().to_string();
         assert!(err.contains("not a device index"), "{err}");
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn a_backend_left_out_says_which_feature_adds_it() {
+        let err = parse("cuda:1").unwrap_err().to_string();
+        assert!(err.contains("--features cuda"), "{err}");
     }
 }

@@ -114,7 +114,7 @@ mod tests {
     /// A hand-computed step: d_input 1, d_hidden 1, all weights 0.5, biases 0.
     #[test]
     fn one_step_matches_the_equations() {
-        let device = Device::default();
+        let device = Device::flex();
         let mut cell = LstmCell::new(1, 1, &device);
         cell.weight_ih = Param::from_tensor(Tensor::full([1, 4], 0.5, &device));
         cell.weight_hh = Param::from_tensor(Tensor::full([1, 4], 0.5, &device));

@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn sharded_step_equals_the_single_device_step() {
-        let device = Device::default().autodiff();
+        let device = Device::flex().autodiff();
         let config = tiny_config();
         let decoder = config
             .init(&device)
@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn masked_loss_ignores_padding() {
-        let device = Device::default();
+        let device = Device::flex();
         // Uniform logits: every unmasked position costs ln(vocab), whatever the padding.
         let logits = Tensor::<3>::zeros([1, 3, 10], &device);
         let targets = Tensor::from_data(TensorData::new(vec![4i64, 0, 0], [1, 3]), &device);
@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn training_overfits_a_tiny_batch_and_the_state_round_trips() {
-        let device = Device::default().autodiff();
+        let device = Device::flex().autodiff();
         let config = tiny_config();
         let mut decoder = config.init(&device).unwrap();
         let batch = batch(&device);

@@ -32,7 +32,7 @@ fn setup() -> (Value, CaptionDecoder, Tensor<2>, Device) {
         .with_d_feature(usize_of(&sizes["d_feature"]))
         .with_d_embed(usize_of(&sizes["d_embed"]))
         .with_d_hidden(usize_of(&sizes["d_hidden"]));
-    let device = Device::default();
+    let device = Device::flex();
     let import = load_pytorch(
         format!("{DATA}/decoder_reference.safetensors"),
         &config,
@@ -149,7 +149,7 @@ fn a_non_safetensors_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("junk.safetensors");
     std::fs::write(&path, b"not a checkpoint").unwrap();
-    let err = load_pytorch(&path, &CaptionDecoderConfig::new(30), &Device::default()).unwrap_err();
+    let err = load_pytorch(&path, &CaptionDecoderConfig::new(30), &Device::flex()).unwrap_err();
     assert!(err.to_string().contains("junk.safetensors"), "{err}");
 }
 

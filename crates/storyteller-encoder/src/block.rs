@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn shapes_follow_stride_and_expansion() {
-        let device = Device::default();
+        let device = Device::flex();
         let block = BottleneckConfig::new(64, 32).with_stride(2).init(&device);
         assert!(block.downsample.is_some());
         let y = block.forward(Tensor::zeros([2, 64, 9, 8], &device));
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn identity_shortcut_when_shapes_agree() {
-        let device = Device::default();
+        let device = Device::flex();
         let block = BottleneckConfig::new(128, 32).init(&device);
         assert!(block.downsample.is_none());
         let y = block.forward(Tensor::ones([1, 128, 4, 4], &device));

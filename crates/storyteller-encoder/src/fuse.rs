@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn folded_conv_matches_conv_then_batch_norm() {
-        let device = Device::default();
+        let device = Device::flex();
         let c = conv(3, 5, 3, 2).init(&device);
         let mut bn = BatchNormConfig::new(5).init(&device);
         let rand = |lo, hi| Tensor::<1>::random([5], Distribution::Uniform(lo, hi), &device);

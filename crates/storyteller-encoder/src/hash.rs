@@ -67,7 +67,7 @@ mod tests {
 
     #[test]
     fn hash_is_stable_and_sensitive() {
-        let device = Device::default();
+        let device = Device::flex();
         let net = ResNetConfig::new([1, 1, 1, 1]).init(&device);
         let first = net.weights_hash().unwrap();
         assert_eq!(first, net.weights_hash().unwrap());

@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn resnet50_has_torchvision_parameter_count() {
-        let device = Device::default();
+        let device = Device::flex();
         let net = ResNetConfig::resnet50().init(&device);
         // torchvision resnet50: 25_557_032 parameters, of which fc has 2048 * 1000 + 1000;
         // Burn also counts the BatchNorm running mean and variance (26_560 channels each).
@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn small_inputs_give_the_expected_shapes() {
-        let device = Device::default();
+        let device = Device::flex();
         let net = ResNetConfig::new([1, 1, 1, 1]).init(&device);
         let x = Tensor::<4>::zeros([2, 3, 32, 45], &device);
         assert_eq!(net.forward_features(x.clone()).dims(), [2, 2048, 1, 2]);

@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn key_map_round_trips_every_key() {
-        let net = ResNetConfig::resnet50().init(&Device::default());
+        let net = ResNetConfig::resnet50().init(&Device::flex());
         let shapes = net.torchvision_shapes();
         // 320 tensors in torchvision's resnet50 state dict, minus fc (2) and
         // num_batches_tracked (53).

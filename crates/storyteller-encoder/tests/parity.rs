@@ -28,7 +28,7 @@ fn pth_network_matches_pytorch() {
     let Some(dir) = fixture_dir("pth_network_matches_pytorch") else {
         return;
     };
-    let device = Device::default();
+    let device = Device::flex();
     let reference = Reference::load(&dir);
     let mut net = ResNetConfig::resnet50().init(&device);
     let report = net.load_weights(dir.join("resnet50-random.pth")).unwrap();
@@ -81,7 +81,7 @@ fn safetensors_and_burnpack_give_the_same_network() {
     let Some(dir) = fixture_dir("safetensors_and_burnpack_give_the_same_network") else {
         return;
     };
-    let device = Device::default();
+    let device = Device::flex();
     let reference = Reference::load(&dir);
     let encoder = Encoder::load(dir.join("resnet50-random.safetensors"), &device).unwrap();
     let report = encoder.report().unwrap();

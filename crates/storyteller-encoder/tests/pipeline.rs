@@ -20,7 +20,7 @@ fn image_files_to_features_match_torchvision() {
     let Some(dir) = fixture_dir("image_files_to_features_match_torchvision") else {
         return;
     };
-    let device = Device::default();
+    let device = Device::flex();
     let reference = Reference::load(&dir);
     let encoder = Encoder::load(dir.join("resnet50-random.pth"), &device).unwrap();
     let config = PreprocessConfig::imagenet(224);

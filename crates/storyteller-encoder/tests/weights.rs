@@ -16,7 +16,7 @@ fn data(name: &str) -> PathBuf {
 fn load(path: &Path) -> Result<(), EncoderError> {
     // The smallest network with every kind of key; shapes differ from ResNet-50 only in
     // the number of blocks.
-    let mut net = ResNetConfig::new([1, 1, 1, 1]).init(&Device::default());
+    let mut net = ResNetConfig::new([1, 1, 1, 1]).init(&Device::flex());
     net.load_weights(path).map(|_| ())
 }
 
@@ -62,7 +62,7 @@ fn missing_tensor_names_key_and_shape() {
             assert_eq!(expected, [64]);
             // Every tensor of the [1, 1, 1, 1] network except conv1.weight.
             let total = ResNetConfig::new([1, 1, 1, 1])
-                .init(&Device::default())
+                .init(&Device::flex())
                 .torchvision_shapes()
                 .len();
             assert_eq!(count, total - 1);
@@ -122,7 +122,7 @@ fn non_f32_tensors_are_refused() {
 
 #[test]
 fn fused_network_refuses_load_and_save() {
-    let net = ResNetConfig::new([1, 1, 1, 1]).init(&Device::default());
+    let net = ResNetConfig::new([1, 1, 1, 1]).init(&Device::flex());
     let mut fused = net.fuse();
     assert!(matches!(
         fused.load_weights(data("wrong_shape.pth")),

@@ -174,7 +174,7 @@ mod tests {
     use super::*;
 
     fn device() -> Device {
-        Device::default()
+        Device::flex()
     }
 
     #[test]

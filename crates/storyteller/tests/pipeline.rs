@@ -51,7 +51,7 @@ fn fixture() -> &'static Fixture {
             progress: false,
         };
         let _training = training_lock();
-        let report = run_demo(&out, &config, &Device::default()).unwrap();
+        let report = run_demo(&out, &config, &Device::flex()).unwrap();
         Fixture {
             _dir: dir,
             out,
@@ -83,7 +83,7 @@ fn train_on(
     data_parallel: Vec<Device>,
 ) -> Result<TrainSummary, StorytellerError> {
     let f = fixture();
-    let device = Device::default();
+    let device = Device::flex();
     let dataset = Flickr30k::open(f.out.join("dataset")).unwrap();
     let features = FeatureCache::open(f.out.join("features.safetensors")).unwrap();
     let hash = features.key().encoder.clone();
@@ -153,7 +153,7 @@ fn resuming_ends_where_an_uninterrupted_run_ends() {
     assert_eq!(resumed.epochs, 3);
     let losses = |s: &TrainSummary| s.history.iter().map(|m| m.train_loss).collect::<Vec<_>>();
     assert_eq!(losses(&resumed), losses(&uninterrupted));
-    let device = Device::default();
+    let device = Device::flex();
     let weights = |dir: &Path| {
         let files = ModelFiles::load(dir, &device).unwrap();
         files
@@ -179,7 +179,7 @@ fn data_parallel_training_matches_one_device() {
         &config,
         false,
         None,
-        vec![Device::default()],
+        vec![Device::flex()],
     )
     .unwrap();
     for (a, b) in one.history.iter().zip(&two.history) {
@@ -258,7 +258,7 @@ fn features_from_other_encoder_weights_are_refused() {
             stop_after: None,
             progress: false,
         },
-        &Device::default(),
+        &Device::flex(),
     )
     .unwrap_err();
     assert!(
@@ -283,7 +283,7 @@ fn a_diverging_loss_stops_training_with_a_clear_error() {
 fn captioner_batches_like_single_images_and_ranks_n_best() {
     let _training = training_lock_after_fixture();
     let f = fixture();
-    let device = Device::default();
+    let device = Device::flex();
     let captioner = Captioner::load(f.out.join("model"), &device).unwrap();
     let dataset = Flickr30k::open(f.out.join("dataset")).unwrap();
     let images: Vec<_> = dataset
@@ -309,7 +309,7 @@ fn captioner_batches_like_single_images_and_ranks_n_best() {
 fn a_bad_image_file_is_an_error_naming_it() {
     let _training = training_lock_after_fixture();
     let f = fixture();
-    let captioner = Captioner::load(f.out.join("model"), &Device::default()).unwrap();
+    let captioner = Captioner::load(f.out.join("model"), &Device::flex()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("not-an-image.jpg");
     std::fs::write(&path, b"plain text").unwrap();
@@ -331,7 +331,7 @@ fn a_model_whose_encoder_changed_is_refused() {
     config.encoder.weights = f.out.join("encoder.bpk");
     config.encoder.hash = "0000".into();
     config.save(&model).unwrap();
-    let err = Captioner::load(&model, &Device::default()).unwrap_err();
+    let err = Captioner::load(&model, &Device::flex()).unwrap_err();
     assert!(
         matches!(err, StorytellerError::EncoderMismatch { .. }),
         "{err}"

@@ -9,7 +9,7 @@ use storyteller_search::StepDecoder;
 pub const END: u32 = 2;
 
 pub fn device() -> Device {
-    Device::default()
+    Device::flex()
 }
 
 /// Reads an `Int` tensor back to the host.
