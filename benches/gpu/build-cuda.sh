@@ -5,6 +5,8 @@
 #
 #   bash benches/gpu/setup-llvm.sh     # once per machine, as root (offline LLVM for cubecl)
 #   bash benches/gpu/build-cuda.sh     # -> benches/gpu/dist/gpu-check-cuda.xz
+#   STORYTELLER_CUDA_FEATURES=cuda,fusion,autotune bash benches/gpu/build-cuda.sh
+#                                      # -> benches/gpu/dist/gpu-check-cuda-fusion.xz
 #
 # STORYTELLER_CUDA_FEATURES overrides the cargo features (default: cuda,wgpu,autotune —
 # autotune is what burn-cuda enables by default, without it Burn picks fixed kernels; wgpu
@@ -20,21 +22,24 @@ if [ ! -e "$sentinel" ]; then
 fi
 
 features="${STORYTELLER_CUDA_FEATURES:-cuda,wgpu,autotune}"
+# The binary's name says whether it fuses kernels: run.sh times both when both are there.
+name=gpu-check-cuda
+case ",$features," in *,fusion,*) name=gpu-check-cuda-fusion ;; esac
 start=$(date +%s)
 cargo build --release -p storyteller-benches --features "$features" --bin gpu-check
 built="${CARGO_TARGET_DIR:-target}/release/gpu-check"
 
 dist=benches/gpu/dist
 mkdir -p "$dist"
-cp "$built" "$dist/gpu-check-cuda"
-before=$(stat -c %s "$dist/gpu-check-cuda")
-strip "$dist/gpu-check-cuda"
-stripped=$(stat -c %s "$dist/gpu-check-cuda")
-xz -T0 -6 -f "$dist/gpu-check-cuda"
-compressed=$(stat -c %s "$dist/gpu-check-cuda.xz")
+cp "$built" "$dist/$name"
+before=$(stat -c %s "$dist/$name")
+strip "$dist/$name"
+stripped=$(stat -c %s "$dist/$name")
+xz -T0 -6 -f "$dist/$name"
+compressed=$(stat -c %s "$dist/$name.xz")
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 echo "built in $(( $(date +%s) - start )) s with features $features"
-echo "gpu-check: $(mib "$before"), stripped $(mib "$stripped"), xz $(mib "$compressed") -> $dist/gpu-check-cuda.xz"
+echo "$name: $(mib "$before"), stripped $(mib "$stripped"), xz $(mib "$compressed") -> $dist/$name.xz"
 if [ "$compressed" -ge $((64 * 1048576)) ]; then
     echo "error: the compressed binary is over 64 MiB" >&2
     exit 1

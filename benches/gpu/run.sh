@@ -1,60 +1,137 @@
 #!/usr/bin/env bash
 # On an NVIDIA machine, from a copy of the repository holding benches/gpu/dist/ (made by
-# build-cuda.sh): parity with the CPU, the benchmarks, and PyTorch's anchor on the same card
-# in the same run, written to benches/results/gpu-<UTC time>/:
+# build-cuda.sh): PyTorch's anchor, then parity with the CPU and the benchmarks of each
+# gpu-check binary there (plain, and with kernel fusion when it was built), on the same card
+# in the same run:
 #
 #   bash benches/gpu/run.sh
 #
-#   machine.txt     GPU, driver, date
-#   torch.jsonl     ../shared/anchors/torch_anchor.py (skipped, with a note, without PyTorch)
-#   gpu-check.jsonl every result of ours, one JSON line each (parity, encoder, search, train)
-#   summary.txt     the table: ours, PyTorch, ratio; warm-up times
+# Writes to $STORYTELLER_GPU_OUT (default benches/results/gpu-<UTC time>/):
+#   machine.txt             GPU, driver, CUDA libraries, date
+#   torch.jsonl             torch_anchor.py ($STORYTELLER_ANCHOR, else ../shared/anchors/)
+#   gpu-check.jsonl         every result of the plain binary, one JSON line each
+#   gpu-check-fusion.jsonl  the same for the fusion binary
+#   summary.txt             the tables: ours, PyTorch, ratio; warm-up times
+#   profile.txt.xz          cubecl's kernel log (names, times, compilations) of a small search
+#   run.log                 everything printed
 #
-# Each stage is its own process under a time limit (STORYTELLER_STAGE_TIMEOUT seconds,
-# default 240), so a slow autotune costs one stage, not the run. The exit status is
-# non-zero when a parity check failed.
+# The device time is short, so the run keeps to a budget ($STORYTELLER_GPU_BUDGET seconds,
+# default 540): stages go in order of importance, each under its own time limit, cut to what
+# is left of the budget, and a stage that no longer fits is skipped and says so. A stage cut
+# short keeps the rows it wrote. The exit status is non-zero when a parity check failed.
+# To try the script without a GPU: STORYTELLER_GPU_DEVICE=cpu STORYTELLER_GPU_ARGS=--tiny.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
-bin=benches/gpu/dist/gpu-check-cuda
-if [ ! -x "$bin" ]; then
-    xz -dkf "$bin.xz" && chmod +x "$bin" || { echo "error: no $bin(.xz); run build-cuda.sh" >&2; exit 1; }
-fi
-out="benches/results/gpu-$(date -u +%Y%m%d-%H%M)"
+start=$(date +%s)
+budget="${STORYTELLER_GPU_BUDGET:-540}"
+device="${STORYTELLER_GPU_DEVICE:-cuda}"
+read -ra extra <<< "${STORYTELLER_GPU_ARGS:-}"
+out="${STORYTELLER_GPU_OUT:-benches/results/gpu-$(date -u +%Y%m%d-%H%M)}"
 mkdir -p "$out"
-limit="${STORYTELLER_STAGE_TIMEOUT:-240}"
+exec > >(tee -a "$out/run.log") 2>&1
+
+# NVRTC and libdevice: the toolkit's, else the ones PyTorch's wheels bring.
+python="${STORYTELLER_PYTHON:-python3}"
+LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+    $("$python" -c 'import nvidia, os; print(" ".join(p for d in nvidia.__path__ for p in [os.path.join(d, s, "lib") for s in os.listdir(d)] if os.path.isdir(p)))' 2>/dev/null); do
+    if [ -d "$dir" ]; then LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; fi
+done
+export LD_LIBRARY_PATH
+
+bins=()
+for name in gpu-check-cuda gpu-check-cuda-fusion; do
+    bin="benches/gpu/dist/$name"
+    [ -x "$bin" ] || { [ -e "$bin.xz" ] && xz -dkf "$bin.xz" && chmod +x "$bin"; }
+    [ -x "$bin" ] && bins+=("$bin")
+done
+if [ ${#bins[@]} -eq 0 ]; then
+    echo "error: no benches/gpu/dist/gpu-check-cuda(.xz); run build-cuda.sh" >&2
+    exit 1
+fi
+
 {
     date -u
-    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
-    ls -d /usr/local/cuda*/nvvm/libdevice 2>/dev/null || echo "no CUDA libdevice found under /usr/local/cuda*"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1
+    echo "binaries: ${bins[*]}"
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+    for lib in libcuda.so.1 libnvrtc.so; do
+        echo "$lib: $(ldconfig -p | grep -m1 "$lib" || echo "not in ldconfig")"
+    done
+    nproc
 } | tee "$out/machine.txt"
 
+left() { echo $((budget - ($(date +%s) - start))); }
+
+# timed LIMIT NAME COMMAND...: runs COMMAND under min(LIMIT, what is left - 10 s).
+timed() {
+    local limit=$1 name=$2
+    shift 2
+    local room=$(($(left) - 10))
+    [ "$room" -lt "$limit" ] && limit=$room
+    if [ "$limit" -lt 15 ]; then
+        echo "== $name: skipped, $(left) s of the budget left" >&2
+        echo "skipped: $name" >> "$out/machine.txt"
+        return 0
+    fi
+    echo "== $name (limit $limit s, $(left) s left)" >&2
+    local t0=$(date +%s)
+    timeout "$limit" "$@"
+    local rc=$?
+    echo "== $name: exit $rc after $(($(date +%s) - t0)) s" >&2
+    [ $rc -eq 124 ] && echo "timed out after $limit s: $name" >> "$out/machine.txt"
+    return $rc
+}
+
 anchor_flags=()
-python="${STORYTELLER_PYTHON:-python3}"
-script=""
-for candidate in ../shared/anchors/torch_anchor.py shared/anchors/torch_anchor.py; do
-    [ -e "$candidate" ] && script="$candidate" && break
-done
-if [ -n "$script" ] && "$python" -c 'import torch, torchvision' 2>/dev/null; then
-    echo "== PyTorch anchor ($script)"
-    timeout "$((2 * limit))" "$python" "$script" > "$out/torch.jsonl"
+script="${STORYTELLER_ANCHOR:-../shared/anchors/torch_anchor.py}"
+if [ -e "$script" ] && "$python" -c 'import torch, torchvision' 2>/dev/null; then
+    PYTHONUNBUFFERED=1 timed 150 "PyTorch anchor ($script)" "$python" "$script" > "$out/torch.jsonl"
     anchor_flags=(--anchor "$out/torch.jsonl")
 else
-    echo "no PyTorch anchor: torch_anchor.py or torch/torchvision missing" | tee -a "$out/machine.txt"
+    echo "no PyTorch anchor: $script or torch/torchvision missing" | tee -a "$out/machine.txt"
 fi
 
 status=0
+# stage BIN LIMIT ARGS...: one gpu-check process, rows appended to that binary's jsonl.
 stage() {
-    echo "== gpu-check $*"
-    timeout "$limit" "$bin" --device cuda --out "$out/gpu-check.jsonl" "$@"
+    local bin=$1 limit=$2
+    shift 2
+    local rows="$out/$(basename "$bin" | sed 's/-cuda//').jsonl"
+    timed "$limit" "$(basename "$bin") $*" "$bin" --device "$device" "${extra[@]}" --out "$rows" "$@"
     local rc=$?
-    [ $rc -eq 124 ] && echo "{\"part\": \"timeout\", \"stage\": \"$*\", \"limit_s\": $limit}" >> "$out/gpu-check.jsonl"
+    [ $rc -eq 124 ] && echo "{\"part\": \"timeout\", \"stage\": \"$*\", \"limit_s\": $limit}" >> "$rows"
     [ $rc -ne 0 ] && status=1
+    return 0
 }
-stage --parts parity
-stage --parts encoder --precisions f32
-stage --parts search
-stage --parts train
-stage --parts encoder --precisions f16,bf16
-"$bin" --summary "$out/gpu-check.jsonl" "${anchor_flags[@]}" | tee "$out/summary.txt"
+
+plain=${bins[0]}
+fused=${bins[1]:-}
+stage "$plain" 60 --parts parity
+stage "$plain" 90 --parts search
+[ -n "$fused" ] && stage "$fused" 60 --parts parity
+[ -n "$fused" ] && stage "$fused" 90 --parts search
+# Batch 256 first: the headline figure survives a slow autotune of the others.
+stage "$plain" 120 --parts encoder --precisions f32 --encoder-batches 256,1,32,128
+stage "$plain" 60 --parts train
+[ -n "$fused" ] && stage "$fused" 60 --parts train
+[ -n "$fused" ] && stage "$fused" 90 --parts encoder --precisions f32,f16 --encoder-batches 256
+stage "$plain" 75 --parts encoder --precisions f16,bf16 --encoder-batches 256
+
+# A kernel-level look at the step loop: every launch with its time, and each compilation.
+profiled=${fused:-$plain}
+CUBECL_DEBUG_LOG="$out/profile.txt" CUBECL_DEBUG_OPTION=profile \
+    timed 40 "profile: $(basename "$profiled") greedy and beam-3 at batch 1" \
+    "$profiled" --device "$device" "${extra[@]}" --parts search --search-batches 1 --warm 2 --reps 3 > /dev/null
+[ -e "$out/profile.txt" ] && xz -T0 -f "$out/profile.txt"
+
+{
+    for rows in "$out"/gpu-check*.jsonl; do
+        [ -e "$rows" ] || continue
+        echo "== $(basename "$rows")"
+        "$plain" --summary "$rows" "${anchor_flags[@]}"
+    done
+} | tee "$out/summary.txt"
+echo "== run.sh finished in $(($(date +%s) - start)) s, status $status"
 exit $status
