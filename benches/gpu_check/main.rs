@@ -23,6 +23,7 @@
 //! `benches/gpu/build-cuda.sh`, run on the GPU machine by `benches/gpu/run.sh`.
 
 mod data;
+#[path = "../../crates/storyteller-cli/src/device.rs"]
 mod device;
 mod encoder;
 mod parity;
@@ -161,7 +162,7 @@ fn run() -> Result<bool> {
         pass = parity::run(&device, args.image_size, &mut rec)?;
     }
     if has("encoder") {
-        encoder::bench(
+        pass &= encoder::bench(
             &device,
             &args.encoder_batches,
             args.image_size,

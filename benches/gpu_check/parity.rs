@@ -39,15 +39,17 @@ pub fn run(device: &Device, image_size: usize, rec: &mut Recorder) -> Result<boo
     Ok(pass)
 }
 
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+/// A tensor's values as f32 (any float dtype), read back to the host.
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
         .expect("f32 data")
 }
 
-/// `(max |a - b|, max |a - b| / max |b|)`.
-fn errors(ours: &[f32], reference: &[f32]) -> (f32, f32) {
+/// `(max |a - b|, max |a - b| / max |b|)`; a NaN or infinity in `ours` counts as infinitely
+/// far (a plain `f32::max` fold would skip NaN and pass garbage).
+pub fn errors(ours: &[f32], reference: &[f32]) -> (f32, f32) {
     assert_eq!(
         ours.len(),
         reference.len(),
@@ -56,7 +58,13 @@ fn errors(ours: &[f32], reference: &[f32]) -> (f32, f32) {
     let diff = ours
         .iter()
         .zip(reference)
-        .map(|(a, b)| (a - b).abs())
+        .map(|(a, b)| {
+            if a.is_finite() {
+                (a - b).abs()
+            } else {
+                f32::INFINITY
+            }
+        })
         .fold(0f32, f32::max);
     let scale = reference.iter().map(|b| b.abs()).fold(0f32, f32::max);
     (diff, diff / scale.max(f32::MIN_POSITIVE))

@@ -46,9 +46,12 @@ fn gpu_check_runs_every_part_on_the_cpu() {
             .filter(|r| r["part"] == part && r[key].as_str().is_none_or(|v| v == value))
             .count()
     };
-    // Parity: three checks, all passing, the decoder's searches identical to PyTorch's.
+    // Parity: three checks and one per encoder precision, all passing, the decoder's searches
+    // identical to PyTorch's.
     let parity: Vec<&Value> = rows.iter().filter(|r| r["part"] == "parity").collect();
-    assert_eq!(parity.len(), 3, "{stdout}");
+    assert_eq!(parity.len(), 5, "{stdout}");
+    let precisions = parity.iter().filter(|r| r["check"] == "encoder_precision");
+    assert_eq!(precisions.count(), 2, "{stdout}");
     assert!(parity.iter().all(|r| r["pass"] == true), "{stdout}");
     assert_eq!(parity[1]["beam3_identical"], true);
     assert_eq!(parity[2]["identical"]["beam3"], 8);

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 ///
 /// # Errors
 /// An unknown name, a bad index, a backend this binary was built without (with the cargo
-/// feature that adds it), or no wgpu adapter.
+/// feature that adds it), no wgpu adapter, or a CUDA GPU that cannot be opened.
 pub fn parse(name: &str) -> anyhow::Result<Device> {
     let (kind, index) = match name.split_once(':') {
         Some((kind, index)) => {
@@ -63,7 +63,20 @@ fn wgpu(_index: Option<usize>) -> anyhow::Result<Device> {
 
 #[cfg(feature = "cuda")]
 fn cuda(index: usize) -> anyhow::Result<Device> {
-    Ok(Device::cuda(index))
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let device = Device::cuda(index);
+    // cubecl opens the GPU at the first tensor and panics when it cannot (no driver, no such
+    // GPU): touch it here, so that the user gets an error instead of a panic mid-run.
+    let probe = catch_unwind(AssertUnwindSafe(|| {
+        burn::tensor::Tensor::<1>::zeros([1], &device).into_data()
+    }));
+    match probe {
+        Ok(_) => Ok(device),
+        Err(_) => Err(anyhow::anyhow!(
+            "--device cuda:{index}: no usable NVIDIA GPU (is the driver installed, and does GPU \
+             {index} exist?); cubecl's message is above"
+        )),
+    }
 }
 
 #[cfg(not(feature = "cuda"))]
