@@ -1,5 +1,5 @@
 //! The wgpu backend against PyTorch, on whatever Vulkan/Metal/DX12 adapter the machine has —
-//! in CI, Mesa's lavapipe (Vulkan on the CPU, `mesa-vulkan-drivers`, installed by `.ci/run`),
+//! in CI, Mesa's lavapipe (Vulkan on the CPU, `mesa-vulkan-drivers`, installed by the test command),
 //! so that a wgpu regression fails CI:
 //!
 //! - the ResNet-50 encoder, loaded from the torchvision-format fixture straight onto the
