@@ -1,6 +1,6 @@
 //! The wgpu backend against PyTorch, on whatever Vulkan/Metal/DX12 adapter the machine has —
-//! in CI, Mesa's lavapipe (Vulkan on the CPU, `mesa-vulkan-drivers`, installed by the test command),
-//! so that a wgpu regression fails CI:
+//! in CI, Mesa's lavapipe (Vulkan on the CPU, `mesa-vulkan-drivers`, installed by the test
+//! command), so that a wgpu regression fails CI:
 //!
 //! - the ResNet-50 encoder, loaded from the torchvision-format fixture straight onto the
 //!   device (weights import, hashing and BatchNorm folding run there too), on 64 px images;
