@@ -2,9 +2,12 @@
 //! features against PyTorch's for the same files, resuming, and a synthetic dataset.
 //! Needs the encoder fixture (scripts/fixtures.d/40-encoder.sh); skips visibly without it.
 
-use std::path::PathBuf;
+#[path = "../../storyteller-encoder/tests/common/mod.rs"]
+mod encoder_fixture;
+
 use std::process::Command;
 
+use encoder_fixture::{Reference, fixture_dir, relative_error};
 use storyteller_data::FeatureCache;
 
 fn storyteller(args: &[&str]) -> std::process::Output {
@@ -14,45 +17,10 @@ fn storyteller(args: &[&str]) -> std::process::Output {
         .expect("the storyteller binary runs")
 }
 
-fn fixture_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("STORYTELLER_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/storyteller/fixtures")
-        });
-    let stamp = std::fs::read_to_string(dir.join("VERSION-encoder")).unwrap_or_default();
-    if stamp.trim() == "encoder-fixture-v2" {
-        return Some(dir);
-    }
-    let message = format!(
-        "SKIPPED extract tests: encoder fixture not found in {} (run scripts/fixtures.d/40-encoder.sh)",
-        dir.display()
-    );
-    if std::env::var("STORYTELLER_REQUIRE_FIXTURES").as_deref() == Ok("1") {
-        panic!("{message}, and STORYTELLER_REQUIRE_FIXTURES=1");
-    }
-    // Written to the stderr handle, not with eprintln!, so libtest's output capture
-    // does not hide it.
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "{message}");
-    None
-}
-
-fn reference_row(fixtures: &std::path::Path, name: &str) -> Vec<f32> {
-    let bytes = std::fs::read(fixtures.join("resnet50-reference.safetensors")).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    file.tensor(name)
-        .unwrap()
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
 #[test]
 fn images_folder_matches_pytorch_skips_bad_files_and_resumes() {
-    let Some(fixtures) = fixture_dir() else {
+    let Some(fixtures) = fixture_dir("images_folder_matches_pytorch_skips_bad_files_and_resumes")
+    else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -99,6 +67,7 @@ fn images_folder_matches_pytorch_skips_bad_files_and_resumes() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("broken.jpg"));
 
     let cache = FeatureCache::open(&out).unwrap();
+    let reference = Reference::load(&fixtures);
     assert_eq!(cache.width(), 2048);
     for (id, photo) in [
         ("astronaut.png", "astronaut"),
@@ -107,18 +76,8 @@ fn images_folder_matches_pytorch_skips_bad_files_and_resumes() {
         ("more/rocket.png", "rocket"),
     ] {
         let ours = cache.get(id).unwrap_or_else(|| panic!("{id} missing"));
-        let torch = reference_row(&fixtures, &format!("output_photo_{photo}"));
-        let diff = ours
-            .iter()
-            .zip(&torch)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        let scale = torch.iter().map(|b| b.abs()).fold(0f32, f32::max);
-        assert!(
-            diff / scale <= 1e-4,
-            "{id}: relative error {}",
-            diff / scale
-        );
+        let err = relative_error(&ours, reference.values(&format!("output_photo_{photo}")));
+        assert!(err <= 1e-4, "{id}: relative error {err}");
     }
 
     // A second run finds everything cached.
@@ -135,7 +94,7 @@ fn images_folder_matches_pytorch_skips_bad_files_and_resumes() {
 
 #[test]
 fn synthetic_dataset_at_64_px() {
-    let Some(fixtures) = fixture_dir() else {
+    let Some(fixtures) = fixture_dir("synthetic_dataset_at_64_px") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

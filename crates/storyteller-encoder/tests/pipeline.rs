@@ -9,7 +9,7 @@
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{Reference, fixture_dir, max_relative_error};
+use common::{Reference, fixture_dir, max_abs_difference, max_relative_error};
 use storyteller_data::{DecodeLimits, PreprocessConfig, preprocess_file};
 use storyteller_encoder::Encoder;
 
@@ -31,11 +31,7 @@ fn image_files_to_features_match_torchvision() {
         let pixels = preprocess_file(&path, &config, &DecodeLimits::default()).unwrap();
         let torch_pixels = reference.values(&format!("input_photo_{photo}"));
         assert_eq!(pixels.len(), torch_pixels.len());
-        let pixel_err = pixels
-            .iter()
-            .zip(torch_pixels)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let pixel_err = max_abs_difference(&pixels, torch_pixels);
         let x = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, 224, 224]), &device);
         let err = max_relative_error(
             encoder.forward(x),

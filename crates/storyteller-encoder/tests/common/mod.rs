@@ -78,20 +78,39 @@ impl Reference {
     }
 }
 
+/// `max |a - b|` over `ours` and `reference`; a NaN or infinity in `ours` counts as
+/// infinitely far, so that a broken output cannot pass (a plain `f32::max` fold skips NaN).
+pub fn max_abs_difference(ours: &[f32], reference: &[f32]) -> f32 {
+    assert_eq!(
+        ours.len(),
+        reference.len(),
+        "compared tensors differ in size"
+    );
+    ours.iter()
+        .zip(reference)
+        .map(|(a, b)| {
+            if a.is_finite() {
+                (a - b).abs()
+            } else {
+                f32::INFINITY
+            }
+        })
+        .fold(0f32, f32::max)
+}
+
 /// Relative error as reported by the parity tests: `max |a - b| / max |b|`, with `b`
 /// the PyTorch reference.
+pub fn relative_error(ours: &[f32], reference: &[f32]) -> f32 {
+    let scale = reference.iter().map(|b| b.abs()).fold(0f32, f32::max);
+    max_abs_difference(ours, reference) / scale
+}
+
+/// [`relative_error`] of a tensor, read back to the host.
 pub fn max_relative_error<const D: usize>(ours: Tensor<D>, reference: &[f32]) -> f32 {
     let ours = ours
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
         .unwrap();
-    assert_eq!(ours.len(), reference.len());
-    let diff = ours
-        .iter()
-        .zip(reference)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    let scale = reference.iter().map(|b| b.abs()).fold(0f32, f32::max);
-    diff / scale
+    relative_error(&ours, reference)
 }
