@@ -4,6 +4,9 @@
 //! Every server is the real binary on a loopback port chosen by the OS; the model is a
 //! tiny `storyteller demo` run shared by the tests.
 
+#[path = "../../storyteller/tests/tiny/mod.rs"]
+mod tiny;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -15,9 +18,9 @@ use base64::Engine as _;
 use burn::tensor::Device;
 use image::RgbImage;
 use serde_json::{Value, json};
-use storyteller::demo::{DemoConfig, run_demo};
-use storyteller::train::TrainConfig;
+use storyteller::demo::run_demo;
 use storyteller::{Captioner, GreedySearch, Search};
+use tiny::{tiny_demo, tiny_train};
 
 // ---------------------------------------------------------------- fixtures
 
@@ -26,28 +29,14 @@ struct Model {
     path: PathBuf,
 }
 
-/// One tiny demo model (60 images of 48 px, 32 px crops, 2 epochs) shared by every test.
+/// One tiny demo model (`tiny_demo`, 2 epochs) shared by every test.
 fn model() -> &'static Path {
     static MODEL: OnceLock<Model> = OnceLock::new();
     &MODEL
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
             let out = dir.path().join("demo");
-            let config = DemoConfig {
-                images: 60,
-                image_size: 48,
-                crop: 32,
-                seed: 3,
-                weights: None,
-                train: TrainConfig::new()
-                    .with_epochs(2)
-                    .with_batch_size(16)
-                    .with_learning_rate(5e-3)
-                    .with_min_count(1)
-                    .with_d_embed(16)
-                    .with_d_hidden(32),
-                progress: false,
-            };
+            let config = tiny_demo(tiny_train().with_epochs(2));
             run_demo(&out, &config, &Device::flex()).unwrap();
             Model {
                 _dir: dir,

@@ -1,13 +1,16 @@
 //! The whole pipeline on a tiny synthetic dataset: demo, resume, refusals, captioning.
 
+mod tiny;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use burn::tensor::Device;
-use storyteller::demo::{DemoConfig, DemoReport, run_demo};
+use storyteller::demo::{DemoReport, run_demo};
 use storyteller::model_dir::ModelFiles;
 use storyteller::train::{TrainConfig, TrainOptions, TrainSummary, train};
 use storyteller::{Captioner, EncoderRef, FeatureCache, Flickr30k, StorytellerError};
+use tiny::{tiny_demo, tiny_train};
 
 /// Burn's random generator is per backend, not per run: tests that create modules (even to
 /// load weights into them) at the same time would draw from one stream. Every test holds
@@ -23,33 +26,13 @@ struct Fixture {
     report: DemoReport,
 }
 
-fn tiny_train() -> TrainConfig {
-    TrainConfig::new()
-        .with_epochs(3)
-        .with_patience(10)
-        .with_batch_size(16)
-        .with_learning_rate(5e-3)
-        .with_min_count(1)
-        .with_d_embed(16)
-        .with_d_hidden(32)
-        .with_dropout(0.1)
-}
-
 /// One demo run shared by every test: 60 images of 48 px, 32 px crops, 3 epochs.
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("demo");
-        let config = DemoConfig {
-            images: 60,
-            image_size: 48,
-            crop: 32,
-            seed: 3,
-            weights: None,
-            train: tiny_train(),
-            progress: false,
-        };
+        let config = tiny_demo(tiny_train());
         let _training = training_lock();
         let report = run_demo(&out, &config, &Device::flex()).unwrap();
         Fixture {
