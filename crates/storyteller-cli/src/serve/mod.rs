@@ -68,7 +68,6 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         args.max_upload_bytes >= 1,
         "--max-upload-bytes must be at least 1"
     );
-    crate::device::parse(&args.device)?;
     let model_info = model_info(&args.model)?;
     let settings = BatchSettings {
         window: Duration::from_millis(args.batch_window_ms),

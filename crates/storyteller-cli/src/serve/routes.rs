@@ -119,15 +119,13 @@ fn parse_search(params: &HashMap<String, String>, beam: &BeamSearch) -> Result<S
             ))
         }
         "beam" => {
-            let width = number("width", beam.width)?;
-            if n_best > width {
-                return Err(ApiError::bad_request(format!(
-                    "n_best ({n_best}) must not exceed the beam width ({width})"
-                )));
-            }
-            Ok(Search::Beam(
-                beam.clone().with_width(width).with_n_best(n_best),
-            ))
+            let beam = beam
+                .clone()
+                .with_width(number("width", beam.width)?)
+                .with_n_best(n_best);
+            beam.validate()
+                .map_err(|err| ApiError::bad_request(err.to_string()))?;
+            Ok(Search::Beam(beam))
         }
         other => Err(ApiError::bad_request(format!(
             "search={other:?}: expected greedy or beam"
