@@ -44,7 +44,10 @@ export LD_LIBRARY_PATH
 bins=()
 for name in gpu-check-cuda gpu-check-cuda-fusion; do
     bin="benches/gpu/dist/$name"
-    [ -x "$bin" ] || { [ -e "$bin.xz" ] && xz -dkf "$bin.xz" && chmod +x "$bin"; }
+    # Unpack when there is no binary yet or the .xz is newer (a rebuild since the last run).
+    if [ -e "$bin.xz" ] && { [ ! -x "$bin" ] || [ "$bin.xz" -nt "$bin" ]; }; then
+        xz -dkf "$bin.xz" && chmod +x "$bin"
+    fi
     [ -x "$bin" ] && bins+=("$bin")
 done
 if [ ${#bins[@]} -eq 0 ]; then
