@@ -21,6 +21,7 @@ use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig, load_pytorch};
 use storyteller_encoder::{Encoder, ResNetConfig};
 use storyteller_search::{BeamSearch, GreedySearch, Hypothesis};
 
+use crate::compare::max_abs_difference;
 use crate::data;
 use crate::record::Recorder;
 use crate::search_lstm::{D_FEATURE, VOCAB_SIZE};
@@ -50,22 +51,7 @@ pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// `(max |a - b|, max |a - b| / max |b|)`; a NaN or infinity in `ours` counts as infinitely
 /// far (a plain `f32::max` fold would skip NaN and pass garbage).
 pub fn errors(ours: &[f32], reference: &[f32]) -> (f32, f32) {
-    assert_eq!(
-        ours.len(),
-        reference.len(),
-        "compared tensors differ in size"
-    );
-    let diff = ours
-        .iter()
-        .zip(reference)
-        .map(|(a, b)| {
-            if a.is_finite() {
-                (a - b).abs()
-            } else {
-                f32::INFINITY
-            }
-        })
-        .fold(0f32, f32::max);
+    let diff = max_abs_difference(ours, reference);
     let scale = reference.iter().map(|b| b.abs()).fold(0f32, f32::max);
     (diff, diff / scale.max(f32::MIN_POSITIVE))
 }

@@ -88,10 +88,7 @@ fn decoder_and_search_on_wgpu_match_pytorch() {
     let Some(device) = wgpu_device("decoder_and_search_on_wgpu_match_pytorch") else {
         return;
     };
-    let r = decoder_reference::Reference::load(
-        &decoder_reference::data_dir(env!("CARGO_MANIFEST_DIR")),
-        &device,
-    );
+    let r = decoder_reference::Reference::load(&decoder_reference::data_dir(), &device);
     let start = Instant::now();
     let worst = r.logit_error();
     println!(

@@ -11,7 +11,7 @@ fn storyteller(args: &[&str]) -> std::process::Output {
 }
 
 fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
         .join("../../examples/data")
         .join(name)
         .display()

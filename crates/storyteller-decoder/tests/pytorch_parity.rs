@@ -9,7 +9,7 @@ use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig, load_pytorch};
 
 fn setup() -> (Reference, Device) {
     let device = Device::flex();
-    let reference = Reference::load(&data_dir(env!("CARGO_MANIFEST_DIR")), &device);
+    let reference = Reference::load(&data_dir(), &device);
     (reference, device)
 }
 
@@ -30,7 +30,7 @@ fn greedy_and_beam3_match_pytorch_exactly() {
 fn a_wrong_shape_names_the_key_and_both_shapes() {
     let (r, device) = setup();
     let config = r.config.clone().with_d_hidden(2 * r.config.d_hidden);
-    let dir = data_dir(env!("CARGO_MANIFEST_DIR"));
+    let dir = data_dir();
     let err =
         load_pytorch(dir.join("decoder_reference.safetensors"), &config, &device).unwrap_err();
     let message = err.to_string();

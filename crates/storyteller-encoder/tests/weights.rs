@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use storyteller_encoder::{EncoderError, ResNetConfig};
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name)
 }

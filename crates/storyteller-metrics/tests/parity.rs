@@ -82,10 +82,12 @@ fn check_nltk(
 
 #[test]
 fn metrics_match_pycocoevalcap_and_nltk() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/vectors.json"
-    ))
+    let text = std::fs::read_to_string(
+        std::path::Path::new(
+            &std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+        )
+        .join("tests/data/vectors.json"),
+    )
     .expect("tests/data/vectors.json (run scripts/make_vectors.py)");
     let vectors: Value = serde_json::from_str(&text).unwrap();
     let weights: Vec<Vec<f64>> = vectors["cumulative_weights"]

@@ -17,7 +17,10 @@ use storyteller_search::{BeamSearch, GreedySearch, Search};
 const TOLERANCE: f32 = 1e-4;
 
 fn fixture() -> Result<Option<Value>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/beam_reference.json");
+    let path = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/data/beam_reference.json");
     if !path.exists() {
         let message = format!(
             "fixture {} is missing: run crates/storyteller-search/scripts/beam_reference.py",

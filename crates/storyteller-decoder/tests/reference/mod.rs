@@ -4,6 +4,12 @@
 //! part of it.
 #![allow(dead_code)]
 
+// The encoder tests' comparison; `benches/tests/wgpu_parity.rs` also loads it through their
+// `common` module, so clippy sees the file twice in that crate.
+#[allow(clippy::duplicate_mod)]
+#[path = "../../../storyteller-encoder/tests/common/compare.rs"]
+mod compare;
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -11,14 +17,19 @@ use serde_json::Value;
 use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig, load_pytorch};
 use storyteller_search::{BeamSearch, GreedySearch, Hypothesis};
 
-/// `tests/data` of `storyteller-decoder`, from the manifest directory of the including
-/// crate (this crate, or one beside it in the workspace).
-pub fn data_dir(manifest_dir: &str) -> PathBuf {
-    let here = Path::new(manifest_dir).join("tests/data");
+use compare::max_abs_difference;
+
+/// `tests/data` of `storyteller-decoder`, from the manifest directory of the running test's
+/// crate (this crate, or one beside it in the workspace). Read at run time: `env!` would keep
+/// the directory of whichever checkout last compiled the test in a shared target directory.
+pub fn data_dir() -> PathBuf {
+    let manifest_dir =
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    let here = Path::new(&manifest_dir).join("tests/data");
     if here.join("decoder_reference.json").exists() {
         return here;
     }
-    Path::new(manifest_dir).join("../crates/storyteller-decoder/tests/data")
+    Path::new(&manifest_dir).join("../crates/storyteller-decoder/tests/data")
 }
 
 /// The reference: its JSON (sizes, inputs, PyTorch's outputs), the imported decoder, the
@@ -69,19 +80,7 @@ impl Reference {
             .convert::<f32>()
             .try_into_vec()
             .unwrap();
-        let expected = floats(&self.json["logits"]["data"]);
-        assert_eq!(logits.len(), expected.len());
-        logits
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| {
-                if a.is_finite() {
-                    (a - b).abs()
-                } else {
-                    f32::INFINITY
-                }
-            })
-            .fold(0f32, f32::max)
+        max_abs_difference(&logits, &floats(&self.json["logits"]["data"]))
     }
 }
 

@@ -2,6 +2,10 @@
 
 #![allow(dead_code)]
 
+mod compare;
+
+pub use compare::max_abs_difference;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -76,26 +80,6 @@ impl Reference {
     pub fn values(&self, name: &str) -> &[f32] {
         &self.tensors[name].1
     }
-}
-
-/// `max |a - b|` over `ours` and `reference`; a NaN or infinity in `ours` counts as
-/// infinitely far, so that a broken output cannot pass (a plain `f32::max` fold skips NaN).
-pub fn max_abs_difference(ours: &[f32], reference: &[f32]) -> f32 {
-    assert_eq!(
-        ours.len(),
-        reference.len(),
-        "compared tensors differ in size"
-    );
-    ours.iter()
-        .zip(reference)
-        .map(|(a, b)| {
-            if a.is_finite() {
-                (a - b).abs()
-            } else {
-                f32::INFINITY
-            }
-        })
-        .fold(0f32, f32::max)
 }
 
 /// Relative error as reported by the parity tests: `max |a - b| / max |b|`, with `b`
