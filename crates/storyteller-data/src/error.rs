@@ -110,6 +110,15 @@ pub enum DataError {
         /// The value stored in the cache.
         found: String,
     },
+    /// A scene truth file (`scenes.json`) has another format version, a
+    /// missing field or an unknown word.
+    #[error("{path}: not a valid storyteller scene file: {reason}", path = path.display())]
+    InvalidScenes {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (the entry and field, where there is one).
+        reason: String,
+    },
     /// A configuration value or argument is out of range.
     #[error("invalid configuration: {reason}")]
     InvalidConfig {

@@ -19,7 +19,11 @@
 //!   torchvision on lossless input; [`preprocess_batch`] in parallel.
 //! - [`FeatureCache`] / [`FeatureCacheWriter`]: encoder features in one
 //!   `.safetensors` file, memory-mapped, atomic, resumable.
-//! - [`generate`]: the synthetic shapes dataset, written in any layout.
+//! - [`generate`]: the synthetic shapes dataset, written in any layout, with
+//!   [`SceneTruth`] (`scenes.json`): what every image shows.
+//! - [`grounding`]: whether captions are true of their images (colours,
+//!   shapes, sizes, positions, counts, background), compared with chance;
+//!   [`parse_claims`] reads a caption's claims.
 //!
 //! `docs/data.md` describes every format.
 
@@ -28,6 +32,7 @@ mod decode;
 mod error;
 mod feature_cache;
 mod flickr30k;
+mod grounding;
 mod preprocess;
 mod resize;
 mod rng;
@@ -44,6 +49,11 @@ pub use flickr30k::{
     IMAGE_DIRS, ImageItem, KAGGLE_FILE, KARPATHY_FILE, Layout, LoadOptions, SplitCounts,
     TOKEN_FILE, Warning, WarningKind, detect,
 };
+pub use grounding::{
+    Attribute, AttributeScore, AttributeScores, CHANCE_PERMUTATIONS, CaptionClaims,
+    GroundingReport, ObjectClaim, PositionClaim, Relation, RelationClaim, grounding,
+    grounding_with_permutations, parse_claims,
+};
 pub use preprocess::{
     Batch, IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig, preprocess, preprocess_batch,
     preprocess_file, preprocess_into, resized_size,
@@ -54,7 +64,8 @@ pub use split::{Split, SplitConfig};
 /// punctuation deleted, whitespace split.
 pub use storyteller_metrics::tokenize;
 pub use synth::{
-    BACKGROUNDS, COLOURS, Position, Scene, Shape, ShapeKind, SynthConfig, SynthImage, SynthReport,
-    Texture, generate, image_dir_name, synth_image,
+    BACKGROUNDS, COLOURS, Position, SCENES_FILE, SCENES_FORMAT, SCENES_GENERATOR, Scene,
+    SceneTruth, Shape, ShapeKind, SynthConfig, SynthImage, SynthReport, Texture, generate,
+    image_dir_name, synth_image,
 };
 pub use vocab::{DEFAULT_MIN_COUNT, END, PAD, SPECIALS, START, UNK, Vocab};

@@ -2,6 +2,7 @@
 
 use burn::config::Config;
 use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
 
 use crate::{CaptionDecoder, DecoderError};
 
@@ -26,6 +27,62 @@ pub struct CaptionDecoderConfig {
     /// projection (training only).
     #[config(default = 0.5)]
     pub dropout: f64,
+    /// How the image feature enters the LSTM.
+    #[config(default = "Conditioning::Init")]
+    pub conditioning: Conditioning,
+}
+
+/// How the image feature conditions the decoder.
+///
+/// Terms from Tanti, Gatt and Camilleri, "Where to put the image in an image caption
+/// generator" (2018).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Conditioning {
+    /// Init-inject, the seed's Show-and-Tell model: the feature sets the initial state,
+    /// `h₀ = tanh(init_h·f)`, `c₀ = tanh(init_c·f)`, and is not seen again.
+    #[default]
+    Init,
+    /// Par-inject: the state starts at zero and the feature enters the first LSTM layer at
+    /// every step, `gates += feature_gates·f` (equal to concatenating `f` to each input).
+    Par,
+    /// Both: the feature sets the initial state and enters every step.
+    Both,
+}
+
+impl Conditioning {
+    /// Every variant.
+    pub const ALL: [Conditioning; 3] = [Conditioning::Init, Conditioning::Par, Conditioning::Both];
+
+    /// Whether the feature sets the initial state.
+    pub fn injects_init(self) -> bool {
+        matches!(self, Conditioning::Init | Conditioning::Both)
+    }
+
+    /// Whether the feature enters every step.
+    pub fn injects_every_step(self) -> bool {
+        matches!(self, Conditioning::Par | Conditioning::Both)
+    }
+
+    /// The name used in configs and on the command line (`init`, `par`, `both`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Conditioning::Init => "init",
+            Conditioning::Par => "par",
+            Conditioning::Both => "both",
+        }
+    }
+
+    /// Parses [`name`](Self::name).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+impl std::fmt::Display for Conditioning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl CaptionDecoderConfig {

@@ -4,7 +4,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 
-use crate::{CaptionDecoderConfig, LstmCell};
+use crate::{CaptionDecoderConfig, Conditioning, LstmCell};
 
 /// An LSTM caption decoder in the style of Show and Tell (Vinyals et al., 2015), as the
 /// PyTorch reference workload (`shared/anchors/torch_anchor.py`) builds it.
@@ -18,6 +18,11 @@ use crate::{CaptionDecoderConfig, LstmCell};
 /// standardised features, the embeddings, between layers and before the output layer, on
 /// autodiff devices only.
 ///
+/// That is the seed's init-inject model ([`Conditioning::Init`]). With
+/// [`Conditioning::Par`] the state starts at zero and the first layer's gates get
+/// `feature_gates·f'` at every step (the feature concatenated to every input);
+/// [`Conditioning::Both`] does both.
+///
 /// Field names are the PyTorch module's (`init_h`, `init_c`, `embed`, `lstm`, `out`), so
 /// its state dict maps one to one (see [`load_pytorch`](crate::load_pytorch)).
 #[derive(Module, Debug)]
@@ -26,10 +31,13 @@ pub struct CaptionDecoder {
     pub feature_mean: Param<Tensor<1>>,
     /// Multiplies centred image features `[d_feature]` (not trained).
     pub feature_scale: Param<Tensor<1>>,
-    /// Feature to initial hidden state, `d_feature → n_layers·d_hidden`.
-    pub init_h: Linear,
-    /// Feature to initial cell state, `d_feature → n_layers·d_hidden`.
-    pub init_c: Linear,
+    /// Feature to initial hidden state, `d_feature → n_layers·d_hidden` (init-inject only).
+    pub init_h: Option<Linear>,
+    /// Feature to initial cell state, `d_feature → n_layers·d_hidden` (init-inject only).
+    pub init_c: Option<Linear>,
+    /// Feature to the first layer's gate pre-activations, `d_feature → 4·d_hidden`, added
+    /// at every step (par-inject only; no bias, the LSTM has its own).
+    pub feature_gates: Option<Linear>,
     /// Word embeddings `[vocab_size, d_embed]`.
     pub embed: Embedding,
     /// The LSTM layers, bottom first.
@@ -40,25 +48,35 @@ pub struct CaptionDecoder {
     pub dropout: Dropout,
 }
 
-/// The recurrent state of a batch of rows: per layer, hidden and cell `[rows, d_hidden]`.
+/// The recurrent state of a batch of rows: per layer, hidden and cell `[rows, d_hidden]`,
+/// and for par-inject the image's gate contribution.
 #[derive(Debug, Clone)]
 pub struct DecoderState {
     /// Hidden state of each layer, bottom first.
     pub hidden: Vec<Tensor<2>>,
     /// Cell state of each layer, bottom first.
     pub cell: Vec<Tensor<2>>,
+    /// `feature_gates·f'` of each row, `[rows, 4·d_hidden]`, computed once per image and
+    /// added to the first layer's gates at every step (`None` for init-inject).
+    pub feature_gates: Option<Tensor<2>>,
 }
 
 impl CaptionDecoder {
     pub(crate) fn new(config: &CaptionDecoderConfig, device: &Device) -> Self {
         let d_state = config.d_hidden * config.n_layers;
+        let init = config.conditioning.injects_init();
         Self {
             feature_mean: Param::from_tensor(Tensor::zeros([config.d_feature], device))
                 .set_require_grad(false),
             feature_scale: Param::from_tensor(Tensor::ones([config.d_feature], device))
                 .set_require_grad(false),
-            init_h: LinearConfig::new(config.d_feature, d_state).init(device),
-            init_c: LinearConfig::new(config.d_feature, d_state).init(device),
+            init_h: init.then(|| LinearConfig::new(config.d_feature, d_state).init(device)),
+            init_c: init.then(|| LinearConfig::new(config.d_feature, d_state).init(device)),
+            feature_gates: config.conditioning.injects_every_step().then(|| {
+                LinearConfig::new(config.d_feature, 4 * config.d_hidden)
+                    .with_bias(false)
+                    .init(device)
+            }),
             embed: EmbeddingConfig::new(config.vocab_size, config.d_embed).init(device),
             lstm: (0..config.n_layers)
                 .map(|layer| {
@@ -88,7 +106,7 @@ impl CaptionDecoder {
             mean.len() == d && std.len() == d,
             "feature statistics must have {d} values"
         );
-        let device = self.init_h.weight.device();
+        let device = self.feature_mean.device();
         let scale: Vec<f32> = std
             .iter()
             .map(|s| if *s > 1e-6 { 1.0 / s } else { 1.0 })
@@ -129,36 +147,69 @@ impl CaptionDecoder {
 
     /// Width of the image features it takes.
     pub fn d_feature(&self) -> usize {
-        self.init_h.weight.dims()[0]
+        self.feature_mean.dims()[0]
+    }
+
+    /// How the image feature enters the decoder (read off the parameters present).
+    pub fn conditioning(&self) -> Conditioning {
+        match (self.init_h.is_some(), self.feature_gates.is_some()) {
+            (true, true) => Conditioning::Both,
+            (false, true) => Conditioning::Par,
+            _ => Conditioning::Init,
+        }
     }
 
     /// The state before the first token.
     ///
     /// # Shapes
     /// - `features`: `[batch, d_feature]`
-    /// - every returned tensor: `[batch, d_hidden]`
+    /// - `hidden` and `cell` of the returned state: `[batch, d_hidden]` per layer;
+    ///   `feature_gates`: `[batch, 4·d_hidden]`
     pub fn init_state(&self, features: Tensor<2>) -> DecoderState {
+        let [batch, _] = features.dims();
         let mean = self.feature_mean.val().detach().unsqueeze::<2>();
         let scale = self.feature_scale.val().detach().unsqueeze::<2>();
         let features = self.dropout.forward((features - mean) * scale);
-        let hidden = self.init_h.forward(features.clone()).tanh();
-        let cell = self.init_c.forward(features).tanh();
-        let split = |state: Tensor<2>| {
-            let mut start = 0;
-            self.lstm
-                .iter()
-                .map(|layer| {
-                    let d = layer.d_hidden();
-                    let slice = state.clone().narrow(1, start, d);
-                    start += d;
-                    slice
-                })
-                .collect()
+        let feature_gates = self
+            .feature_gates
+            .as_ref()
+            .map(|linear| linear.forward(features.clone()));
+        let (hidden, cell) = match (&self.init_h, &self.init_c) {
+            (Some(init_h), Some(init_c)) => {
+                let hidden = init_h.forward(features.clone()).tanh();
+                let cell = init_c.forward(features).tanh();
+                (self.split_layers(hidden), self.split_layers(cell))
+            }
+            _ => {
+                let device = features.device();
+                let zeros = || {
+                    self.lstm
+                        .iter()
+                        .map(|layer| Tensor::zeros([batch, layer.d_hidden()], &device))
+                        .collect::<Vec<_>>()
+                };
+                (zeros(), zeros())
+            }
         };
         DecoderState {
-            hidden: split(hidden),
-            cell: split(cell),
+            hidden,
+            cell,
+            feature_gates,
         }
+    }
+
+    /// Splits `[batch, n_layers·d_hidden]` into one `[batch, d_hidden]` slice per layer.
+    fn split_layers(&self, state: Tensor<2>) -> Vec<Tensor<2>> {
+        let mut start = 0;
+        self.lstm
+            .iter()
+            .map(|layer| {
+                let d = layer.d_hidden();
+                let slice = state.clone().narrow(1, start, d);
+                start += d;
+                slice
+            })
+            .collect()
     }
 
     /// Teacher-forced logits of every position: the training and validation forward.
@@ -174,6 +225,7 @@ impl CaptionDecoder {
     pub fn forward(&self, features: Tensor<2>, tokens: Tensor<2, Int>) -> Tensor<3> {
         let [batch, steps] = tokens.dims();
         let state = self.init_state(features);
+        let feature_gates = state.feature_gates;
         let mut x = self.dropout.forward(self.embed.forward(tokens));
         let layers = self.lstm.len();
         for (l, (layer, (mut hidden, mut cell))) in self
@@ -183,7 +235,10 @@ impl CaptionDecoder {
             .enumerate()
         {
             let d_hidden = layer.d_hidden();
-            let gates = layer.input_gates(x);
+            let mut gates = layer.input_gates(x);
+            if let (0, Some(image)) = (l, &feature_gates) {
+                gates = gates + image.clone().unsqueeze_dim::<3>(1);
+            }
             let mut outputs = Vec::with_capacity(steps);
             for t in 0..steps {
                 let step_gates = gates.clone().narrow(1, t, 1).reshape([batch, 4 * d_hidden]);
@@ -215,13 +270,19 @@ impl CaptionDecoder {
         let mut next = DecoderState {
             hidden: Vec::with_capacity(self.lstm.len()),
             cell: Vec::new(),
+            feature_gates: state.feature_gates.clone(),
         };
-        for (layer, (hidden, cell)) in self
+        for (l, (layer, (hidden, cell))) in self
             .lstm
             .iter()
             .zip(state.hidden.into_iter().zip(state.cell))
+            .enumerate()
         {
-            let (hidden, cell) = layer.step(x, hidden, cell);
+            let mut gates = layer.input_gates(x);
+            if let (0, Some(image)) = (l, &state.feature_gates) {
+                gates = gates + image.clone();
+            }
+            let (hidden, cell) = layer.step_gates(gates, hidden, cell);
             x = hidden.clone();
             next.hidden.push(hidden);
             next.cell.push(cell);
@@ -245,6 +306,7 @@ impl DecoderState {
         Self {
             hidden: pick(self.hidden),
             cell: pick(self.cell),
+            feature_gates: self.feature_gates.map(|t| t.select(0, rows)),
         }
     }
 }

@@ -32,7 +32,7 @@ mod step;
 pub mod train;
 mod weights;
 
-pub use config::CaptionDecoderConfig;
+pub use config::{CaptionDecoderConfig, Conditioning};
 pub use decoder::{CaptionDecoder, DecoderState};
 pub use error::DecoderError;
 pub use lstm_cell::LstmCell;

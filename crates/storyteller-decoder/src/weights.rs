@@ -19,6 +19,12 @@
 //! | `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}` | `[4H]` | `lstm[k].bias_ih`, `lstm[k].bias_hh` |
 //! | `out.weight` | `[V, H]` | `out.weight` (transposed) |
 //! | `out.bias` | `[V]` | `out.bias` |
+//! | `feature_gates.weight` (par-inject only) | `[4H, F]` | `feature_gates.weight` (transposed) |
+//!
+//! `init_h`/`init_c` are read only for init-inject decoders (the config's `conditioning`
+//! is `init` or `both`); a par-inject PyTorch model is an LSTM whose first layer takes
+//! `[embedding; feature]`: split its `weight_ih_l0` into the embedding columns
+//! (`lstm.weight_ih_l0`) and the feature columns (`feature_gates.weight`) before saving.
 //!
 //! Optional: `feature_mean`, `feature_scale` `[F]` (the feature standardisation; identity
 //! when absent, as in the anchor's decoder). Other keys (the anchor's weight-sharing
@@ -136,10 +142,15 @@ pub fn load_pytorch(
     let (f, h, v) = (config.d_feature, config.d_hidden, config.vocab_size);
     let d_state = h * config.n_layers;
 
-    decoder.init_h.weight = r.transposed("init_h.weight", f, d_state)?;
-    decoder.init_h.bias = Some(r.vector("init_h.bias", d_state)?);
-    decoder.init_c.weight = r.transposed("init_c.weight", f, d_state)?;
-    decoder.init_c.bias = Some(r.vector("init_c.bias", d_state)?);
+    if let (Some(init_h), Some(init_c)) = (&mut decoder.init_h, &mut decoder.init_c) {
+        init_h.weight = r.transposed("init_h.weight", f, d_state)?;
+        init_h.bias = Some(r.vector("init_h.bias", d_state)?);
+        init_c.weight = r.transposed("init_c.weight", f, d_state)?;
+        init_c.bias = Some(r.vector("init_c.bias", d_state)?);
+    }
+    if let Some(feature_gates) = &mut decoder.feature_gates {
+        feature_gates.weight = r.transposed("feature_gates.weight", f, 4 * h)?;
+    }
     decoder.embed.weight = Param::from_tensor(r.tensor("embed.weight", [v, config.d_embed])?);
     for (k, layer) in decoder.lstm.iter_mut().enumerate() {
         let d_input = if k == 0 { config.d_embed } else { h };

@@ -69,6 +69,8 @@ fn native_record_round_trips() {
     let values = |d: &CaptionDecoder| {
         let mut v = d
             .init_h
+            .as_ref()
+            .unwrap()
             .weight
             .val()
             .into_data()

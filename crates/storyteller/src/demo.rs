@@ -32,6 +32,9 @@ pub struct DemoConfig {
     pub weights: Option<PathBuf>,
     /// Training settings.
     pub train: TrainConfig,
+    /// Also train the blind baseline (the same model and settings on features shuffled
+    /// across images) and evaluate it beside the real model.
+    pub blind_baseline: bool,
     /// Show progress.
     pub progress: bool,
 }
@@ -54,6 +57,7 @@ impl Default for DemoConfig {
                 .with_d_embed(64)
                 .with_d_hidden(256)
                 .with_dropout(0.2),
+            blind_baseline: true,
             progress: true,
         }
     }
@@ -74,6 +78,8 @@ pub struct DemoReport {
     pub train: String,
     /// Test-split evaluation, greedy and beam 3.
     pub evaluation: Evaluation,
+    /// The blind baseline's training summary and test-split evaluation, when trained.
+    pub blind: Option<(String, Evaluation)>,
     /// A few test images with their beam-3 caption.
     pub samples: Vec<(String, Caption)>,
 }
@@ -86,7 +92,8 @@ pub struct DemoReport {
 /// out/encoder.bpk     the encoder weights (a seeded random ResNet-50 unless `weights` is given)
 /// out/features.safetensors
 /// out/model/          the trained model directory
-/// out/evaluation.json
+/// out/blind-model/    the blind baseline (when `blind_baseline`)
+/// out/evaluation.json (and evaluation-blind.json)
 /// ```
 ///
 /// No pretrained ImageNet weights are needed: a random ResNet-50's pooled features still
@@ -162,17 +169,19 @@ pub fn run_demo(out: &Path, config: &DemoConfig, device: &Device) -> Result<Demo
     )?;
     let features = storyteller_data::FeatureCache::open(&features_path)?;
 
+    let encoder_ref = |model_dir: &Path| EncoderRef {
+        weights: reference_path(&weights, model_dir),
+        hash: encoder.weights_hash().to_owned(),
+    };
+    let train_config = config.train.clone().with_seed(config.seed);
     let model_dir = out.join("model");
     say("training the decoder");
     let summary: TrainSummary = train(
-        &config.train.clone().with_seed(config.seed),
+        &train_config,
         TrainOptions {
             dataset: &dataset,
             features: &features,
-            encoder: EncoderRef {
-                weights: reference_path(&weights, &model_dir),
-                hash: encoder.weights_hash().to_owned(),
-            },
+            encoder: encoder_ref(&model_dir),
             out_dir: &model_dir,
             resume: false,
             data_parallel: Vec::new(),
@@ -184,13 +193,29 @@ pub fn run_demo(out: &Path, config: &DemoConfig, device: &Device) -> Result<Demo
     for warning in &summary.warnings {
         say(warning);
     }
+    let blind_dir = out.join("blind-model");
+    let blind_summary = if config.blind_baseline {
+        say("training the blind baseline (features shuffled across images)");
+        let summary = train(
+            &train_config.clone().with_blind(true),
+            TrainOptions {
+                dataset: &dataset,
+                features: &features,
+                encoder: encoder_ref(&blind_dir),
+                out_dir: &blind_dir,
+                resume: false,
+                data_parallel: Vec::new(),
+                stop_after: None,
+                progress: config.progress,
+            },
+            device,
+        )?;
+        Some(summary)
+    } else {
+        None
+    };
 
     say("evaluating on the test split");
-    let captioner = Captioner::from_parts(
-        encoder,
-        crate::model_dir::ModelFiles::load(&model_dir, device)?,
-        device,
-    )?;
     let searches = vec![
         ("greedy".to_owned(), Search::Greedy(GreedySearch::new())),
         (
@@ -198,6 +223,29 @@ pub fn run_demo(out: &Path, config: &DemoConfig, device: &Device) -> Result<Demo
             Search::Beam(BeamSearch::new().with_width(3)),
         ),
     ];
+    let blind = match blind_summary {
+        Some(summary) => {
+            let blind_captioner = Captioner::from_parts(
+                Encoder::load(&weights, device)?,
+                crate::model_dir::ModelFiles::load(&blind_dir, device)?,
+                device,
+            )?;
+            let evaluation = evaluate(
+                &blind_captioner,
+                &dataset,
+                Split::Test,
+                &searches,
+                Some(&features),
+            )?;
+            Some((summary.to_string(), evaluation))
+        }
+        None => None,
+    };
+    let captioner = Captioner::from_parts(
+        encoder,
+        crate::model_dir::ModelFiles::load(&model_dir, device)?,
+        device,
+    )?;
     let evaluation = evaluate(
         &captioner,
         &dataset,
@@ -207,6 +255,10 @@ pub fn run_demo(out: &Path, config: &DemoConfig, device: &Device) -> Result<Demo
     )?;
     let json = serde_json::to_string_pretty(&evaluation).expect("an evaluation serialises");
     crate::model_dir::write_bytes(&out.join("evaluation.json"), json.as_bytes())?;
+    if let Some((_, blind)) = &blind {
+        let json = serde_json::to_string_pretty(blind).expect("an evaluation serialises");
+        crate::model_dir::write_bytes(&out.join("evaluation-blind.json"), json.as_bytes())?;
+    }
 
     let mut samples = Vec::new();
     for item in dataset.split(Split::Test).images().iter().take(3) {
@@ -219,6 +271,7 @@ pub fn run_demo(out: &Path, config: &DemoConfig, device: &Device) -> Result<Demo
         extract_images_per_second: extracted.images_per_second(),
         train: summary.to_string(),
         evaluation,
+        blind,
         samples,
     })
 }

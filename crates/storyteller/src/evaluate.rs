@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use storyteller_data::{DecodeLimits, FeatureCache, Flickr30k, ImageItem, Split, preprocess_batch};
+use storyteller_data::{
+    DecodeLimits, FeatureCache, Flickr30k, GroundingReport, ImageItem, PreprocessConfig,
+    SceneTruth, Split, grounding, preprocess_batch,
+};
 use storyteller_metrics::bleu::BleuFlavour;
 use storyteller_metrics::{Corpus, Scores};
 use storyteller_search::Search;
@@ -14,6 +17,8 @@ use crate::error::Result;
 
 /// Images encoded or decoded per batch.
 const BATCH: usize = 64;
+/// Seed of the scene shuffles that give the grounding metrics' chance levels.
+const GROUNDING_SEED: u64 = 0x5ce7e;
 
 /// One image's captions under each search, next to its references.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,10 +44,19 @@ pub struct Evaluation {
     pub scores: Vec<(String, Scores)>,
     /// Per-image captions.
     pub per_image: Vec<ImageCaptions>,
+    /// Grounding of each search's captions (in the order of `scores`) when the dataset has
+    /// scene truth (`scenes.json`, written by `storyteller synth`); empty otherwise.
+    #[serde(default)]
+    pub grounding: Vec<(String, GroundingReport)>,
+    /// Whether the features came from the given cache (`false`: no cache was given, or it
+    /// was made by other encoder weights or preprocessing, so the images were encoded).
+    #[serde(default)]
+    pub features_from_cache: bool,
 }
 
 /// Captions every image of `split` with each named search and scores the captions against
-/// the references with every metric (BLEU in pycocoevalcap's flavour).
+/// the references with every metric (BLEU in pycocoevalcap's flavour), and, when the dataset
+/// has scene truth (`scenes.json`), their grounding against the scenes with chance levels.
 ///
 /// Features come from `features` when given and made by the captioner's encoder and
 /// preprocessing (faster); otherwise images are decoded and encoded in batches, and
@@ -61,10 +75,12 @@ pub fn evaluate(
         search.validate()?;
     }
     let images = dataset.split(split);
+    // Typed comparison: the cache stores the settings as JSON, and comparing JSON numbers
+    // after an f32 -> f64 round trip never matched.
     let usable_cache = features.filter(|cache| {
         cache.key().encoder == captioner.config().encoder.hash
-            && serde_json::from_str::<serde_json::Value>(&cache.key().preprocess).ok()
-                == serde_json::to_value(captioner.preprocess()).ok()
+            && serde_json::from_str::<PreprocessConfig>(&cache.key().preprocess).ok().as_ref()
+                == Some(captioner.preprocess())
     });
     let mut scored: Vec<&ImageItem> = Vec::new();
     let mut skipped = Vec::new();
@@ -96,6 +112,28 @@ pub fn evaluate(
             storyteller_metrics::evaluate(&corpus, BleuFlavour::Coco)?,
         ));
     }
+    let grounding_reports = match SceneTruth::load(dataset.root())? {
+        Some(truth) => {
+            let scenes: Vec<_> = scored.iter().map(|item| truth.get(&item.id)).collect();
+            if scenes.iter().all(Option::is_some) {
+                searches
+                    .iter()
+                    .enumerate()
+                    .map(|(s, (name, _))| {
+                        let pairs: Vec<_> = hypotheses[s]
+                            .iter()
+                            .zip(&scenes)
+                            .map(|(h, scene)| (h.as_str(), scene.expect("checked above")))
+                            .collect();
+                        (name.clone(), grounding(&pairs, GROUNDING_SEED))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        }
+        None => Vec::new(),
+    };
     let per_image = scored
         .iter()
         .enumerate()
@@ -115,6 +153,8 @@ pub fn evaluate(
         skipped,
         scores,
         per_image,
+        grounding: grounding_reports,
+        features_from_cache: usable_cache.is_some(),
     })
 }
 

@@ -26,7 +26,10 @@ use storyteller_search::BeamSearch;
 use crate::error::{Result, StorytellerError, io_error};
 
 /// Format tag of `config.json`.
-pub const MODEL_FORMAT: &str = "storyteller-model/1";
+pub const MODEL_FORMAT: &str = "storyteller-model/2";
+/// The previous format (no `decoder.conditioning`: every such model is init-inject); it
+/// still loads.
+pub const MODEL_FORMAT_V1: &str = "storyteller-model/1";
 /// Model configuration file.
 pub const CONFIG_FILE: &str = "config.json";
 /// Vocabulary file.
@@ -89,17 +92,26 @@ impl ModelConfig {
                 ),
             });
         }
-        let config: Self = read_json(&path, "model config")?;
-        if config.format != MODEL_FORMAT {
+        let mut value: serde_json::Value = read_json(&path, "model config")?;
+        let format = value.get("format").and_then(|f| f.as_str()).unwrap_or("");
+        if format == MODEL_FORMAT_V1 {
+            if let Some(decoder) = value.get_mut("decoder") {
+                upgrade_decoder_config(decoder);
+            }
+            value["format"] = MODEL_FORMAT.into();
+        } else if format != MODEL_FORMAT {
             return Err(StorytellerError::ModelDir {
                 path,
                 reason: format!(
-                    "format {:?}, this version reads {MODEL_FORMAT:?}",
-                    config.format
+                    "format {format:?}, this version reads {MODEL_FORMAT:?} and {MODEL_FORMAT_V1:?}"
                 ),
             });
         }
-        Ok(config)
+        serde_json::from_value(value).map_err(|source| StorytellerError::Json {
+            path,
+            what: "model config",
+            source,
+        })
     }
 
     /// Writes `config.json` into `dir` atomically.
@@ -156,6 +168,14 @@ impl ModelFiles {
             vocab,
             decoder,
         })
+    }
+}
+
+/// Fills the decoder-config fields that models written before they existed lack, with the
+/// value those models had: `conditioning` `init` (the seed's init-inject decoder).
+pub(crate) fn upgrade_decoder_config(decoder: &mut serde_json::Value) {
+    if let Some(map) = decoder.as_object_mut() {
+        map.entry("conditioning").or_insert_with(|| "init".into());
     }
 }
 
@@ -229,6 +249,33 @@ mod tests {
         .unwrap();
         let err = ModelConfig::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("storyteller-model/99"), "{err}");
+    }
+
+    #[test]
+    fn a_version_1_config_loads_as_init_inject() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ModelConfig::new(
+            CaptionDecoderConfig::new(40)
+                .with_conditioning(storyteller_decoder::Conditioning::Par),
+            PreprocessConfig::imagenet(64),
+            EncoderRef {
+                weights: "encoder.bpk".into(),
+                hash: "abc".into(),
+            },
+        );
+        let mut value = serde_json::to_value(&config).unwrap();
+        value["format"] = MODEL_FORMAT_V1.into();
+        value["decoder"]
+            .as_object_mut()
+            .unwrap()
+            .remove("conditioning");
+        std::fs::write(dir.path().join(CONFIG_FILE), value.to_string()).unwrap();
+        let loaded = ModelConfig::load(dir.path()).unwrap();
+        assert_eq!(loaded.format, MODEL_FORMAT);
+        assert_eq!(
+            loaded.decoder.conditioning,
+            storyteller_decoder::Conditioning::Init
+        );
     }
 
     #[test]

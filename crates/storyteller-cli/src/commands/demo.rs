@@ -11,12 +11,26 @@ pub struct DemoArgs {
     /// Where to write the dataset, features, model and evaluation.
     #[arg(long, default_value = "storyteller-demo")]
     out: PathBuf,
-    /// Synthetic images to generate.
-    #[arg(long, default_value_t = 400)]
-    images: usize,
-    /// Maximum training epochs.
-    #[arg(long, default_value_t = 25)]
-    epochs: usize,
+    /// Synthetic images to generate (default: the demo's tuned setting).
+    #[arg(long)]
+    images: Option<usize>,
+    /// Maximum training epochs (default: the demo's tuned setting).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Side of the synthetic images in pixels (default: the demo's tuned setting).
+    #[arg(long)]
+    image_size: Option<u32>,
+    /// The encoder's input crop in pixels (default: the demo's tuned setting).
+    #[arg(long)]
+    crop: Option<u32>,
+    /// How the image feature enters the LSTM: init, par or both (default: the demo's
+    /// tuned setting).
+    #[arg(long, value_parser = crate::commands::train::parse_conditioning)]
+    conditioning: Option<storyteller::Conditioning>,
+    /// Skip the blind baseline (a second model trained on features shuffled across images,
+    /// the yardstick of the grounding table).
+    #[arg(long)]
+    no_blind: bool,
     /// Encoder weights (torchvision .pth/.safetensors or .bpk); default: a seeded random ResNet-50.
     #[arg(long)]
     weights: Option<PathBuf>,
@@ -35,13 +49,22 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let device = crate::device::parse(&args.device)?;
     let defaults = DemoConfig::default();
+    let mut train = defaults.train.clone();
+    if let Some(epochs) = args.epochs {
+        train = train.with_epochs(epochs);
+    }
+    if let Some(conditioning) = args.conditioning {
+        train = train.with_conditioning(conditioning);
+    }
     let config = DemoConfig {
-        images: args.images,
+        images: args.images.unwrap_or(defaults.images),
+        image_size: args.image_size.unwrap_or(defaults.image_size),
+        crop: args.crop.unwrap_or(defaults.crop),
         seed: args.seed,
         weights: args.weights.clone(),
-        train: defaults.train.clone().with_epochs(args.epochs),
+        train,
+        blind_baseline: !args.no_blind,
         progress: !args.json,
-        ..defaults
     };
     let report = run_demo(&args.out, &config, &device)?;
     if args.json {
@@ -63,6 +86,21 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
     println!("training: {}", report.train);
     print!("{}", crate::commands::evaluate::table(&report.evaluation));
+    if let Some((summary, blind)) = &report.blind {
+        println!("blind baseline (features shuffled across images): {summary}");
+        print!("{}", crate::commands::evaluate::table(blind));
+    }
+    for (name, real) in &report.evaluation.grounding {
+        let blind = report
+            .blind
+            .as_ref()
+            .and_then(|(_, b)| b.grounding.iter().find(|(n, _)| n == name));
+        println!("\ngrounding, {name} (chance: the same captions on shuffled scenes)");
+        match blind {
+            Some((_, blind)) => print!("{}", real.compare_table("model", blind, "blind")),
+            None => print!("{}", real.table()),
+        }
+    }
     println!("sample captions (beam 3):");
     for (id, caption) in &report.samples {
         let references = report

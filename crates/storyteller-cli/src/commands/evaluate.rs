@@ -50,6 +50,15 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     }
     let evaluation =
         storyteller::evaluate(&captioner, &dataset, split, &searches, features.as_ref())?;
+    if let Some(path) = &args.features
+        && !evaluation.features_from_cache
+    {
+        eprintln!(
+            "warning: {} was made with other encoder weights or preprocessing than the model's; \
+             the images were encoded instead",
+            path.display()
+        );
+    }
     for (id, reason) in &evaluation.skipped {
         eprintln!("warning: skipped {id}: {reason}");
     }
@@ -66,12 +75,25 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "split": evaluation.split, "images": evaluation.images, "scores": scores,
+                "grounding": evaluation.grounding.iter()
+                    .map(|(name, g)| (name.clone(), serde_json::to_value(g).unwrap()))
+                    .collect::<serde_json::Map<_, _>>(),
             }))?
         );
     } else {
         print!("{}", table(&evaluation));
+        print!("{}", grounding_tables(&evaluation));
     }
     Ok(())
+}
+
+/// The grounding table of each search (empty without scene truth).
+pub fn grounding_tables(evaluation: &storyteller::Evaluation) -> String {
+    evaluation
+        .grounding
+        .iter()
+        .map(|(name, report)| format!("\ngrounding, {name} (chance: the same captions on shuffled scenes)\n{}", report.table()))
+        .collect()
 }
 
 /// Reads one metric out of a score set.

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use storyteller::model_dir::reference_path;
-use storyteller::train::{TrainConfig, TrainOptions, train};
+use storyteller::Conditioning;
+use storyteller::train::{Selection, TrainConfig, TrainOptions, train};
 use storyteller::{EncoderRef, FeatureCache, Flickr30k};
 
 /// Arguments of `storyteller train`.
@@ -58,6 +59,17 @@ pub struct TrainArgs {
     /// Validate on at most this many images.
     #[arg(long)]
     val_images: Option<usize>,
+    /// How the image feature enters the LSTM: init (it sets the initial state: the seed's
+    /// Show-and-Tell model), par (it enters every step) or both.
+    #[arg(long, default_value = "both", value_parser = parse_conditioning)]
+    conditioning: Conditioning,
+    /// The validation score that picks the best epoch: cider-d, bleu4 or val-loss.
+    #[arg(long, default_value = "cider-d", value_parser = parse_selection)]
+    selection: Selection,
+    /// Train the blind baseline: features shuffled across images every epoch, so the model
+    /// cannot see the image (compare its scores and grounding with a real model's).
+    #[arg(long)]
+    blind: bool,
     /// Continue from the checkpoint in MODEL_DIR.
     #[arg(long)]
     resume: bool,
@@ -71,6 +83,17 @@ pub struct TrainArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// Parses `--conditioning`.
+pub fn parse_conditioning(value: &str) -> Result<Conditioning, String> {
+    Conditioning::parse(value).ok_or_else(|| format!("expected init, par or both, not {value:?}"))
+}
+
+/// Parses `--selection`.
+pub fn parse_selection(value: &str) -> Result<Selection, String> {
+    Selection::parse(value)
+        .ok_or_else(|| format!("expected cider-d, bleu4 or val-loss, not {value:?}"))
 }
 
 /// Runs `storyteller train`.
@@ -96,7 +119,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         .with_d_hidden(args.d_hidden)
         .with_n_layers(args.layers)
         .with_dropout(args.dropout)
-        .with_val_images(args.val_images);
+        .with_val_images(args.val_images)
+        .with_conditioning(args.conditioning)
+        .with_selection(args.selection)
+        .with_blind(args.blind);
     let summary = train(
         &config,
         TrainOptions {
@@ -122,6 +148,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             "epochs": summary.epochs,
             "best_epoch": summary.best_epoch,
             "best_val_bleu4": summary.best_bleu4,
+            "selection": summary.selection.name(),
+            "best_score": summary.best_score,
             "stopped_early": summary.stopped_early,
             "history": summary.history,
             "model": args.out,

@@ -4,6 +4,7 @@
 
 mod captions;
 mod scene;
+mod truth;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,8 @@ use serde::Serialize;
 use serde_json::json;
 
 pub use scene::{BACKGROUNDS, COLOURS, Position, Scene, Shape, ShapeKind, Texture};
+pub(crate) use scene::{colour_index, tone_index};
+pub use truth::{SCENES_FILE, SCENES_FORMAT, SCENES_GENERATOR, SceneTruth};
 
 use crate::atomic::write_atomic;
 use crate::error::{DataError, Result};
@@ -101,8 +104,9 @@ pub fn image_dir_name(layout: Layout) -> &'static str {
 }
 
 /// Writes the dataset into `dir` (created if needed): JPEG images in
-/// `flickr30k_images/` (`Images/` for Kaggle) and the layout's annotation
-/// file, written last and atomically. `progress` is called with the number
+/// `flickr30k_images/` (`Images/` for Kaggle), the scene truth file
+/// [`SCENES_FILE`] (what every image shows, see [`SceneTruth`]) and the
+/// layout's annotation file, both atomically and the annotations last. `progress` is called with the number
 /// of images written so far (from several threads).
 pub fn generate(
     dir: impl AsRef<Path>,
@@ -146,6 +150,15 @@ pub fn generate(
             Ok(item)
         })
         .collect::<Result<_>>()?;
+    let truth = SceneTruth::new(
+        config.seed,
+        config.size,
+        images
+            .iter()
+            .map(|im| (im.name.clone(), im.scene.clone()))
+            .collect(),
+    );
+    truth.save(dir.join(SCENES_FILE))?;
     let annotations = dir.join(config.layout.file_name());
     let text = match config.layout {
         Layout::Karpathy => karpathy_json(&images, &config.split),
@@ -268,6 +281,34 @@ mod tests {
         };
         assert_eq!(read(1), read(1));
         assert_ne!(read(1).0, read(2).0);
+    }
+
+    #[test]
+    fn scene_truth_is_written_and_matches_synth_image() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), &small(Layout::Kaggle, 4), &|_| {}).unwrap();
+        let truth = SceneTruth::load(dir.path()).unwrap().expect("scenes.json");
+        assert_eq!((truth.len(), truth.seed(), truth.image_size()), (12, 4, 48));
+        let data = Flickr30k::open(dir.path()).unwrap();
+        for (i, item) in data.images().iter().enumerate() {
+            let expected = synth_image(4, i);
+            assert_eq!(item.id, expected.name);
+            let scene = truth.get(&item.id).expect("every image has a scene");
+            assert_eq!(scene.background, expected.scene.background);
+            assert_eq!(scene.texture, expected.scene.texture);
+            assert_eq!(scene.shapes.len(), expected.scene.shapes.len());
+            for (a, b) in scene.shapes.iter().zip(&expected.scene.shapes) {
+                assert_eq!(
+                    (a.kind, a.colour, a.large, a.position),
+                    (b.kind, b.colour, b.large, b.position)
+                );
+                // Centre and radius are stored to 0.01 px.
+                let (((ax, ay), ar), ((bx, by), br)) = (a.geometry(48), b.geometry(48));
+                for d in [ax - bx, ay - by, ar - br] {
+                    assert!(d.abs() <= 0.0051, "{a:?} {b:?}");
+                }
+            }
+        }
     }
 
     #[test]

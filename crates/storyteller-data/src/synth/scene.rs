@@ -40,6 +40,21 @@ impl ShapeKind {
             ShapeKind::Diamond => "diamond",
         }
     }
+
+    /// The kind a caption word names (`"circle"` → [`ShapeKind::Circle`]).
+    pub fn from_word(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.word() == word)
+    }
+}
+
+/// The index into [`COLOURS`] of a colour word.
+pub(crate) fn colour_index(word: &str) -> Option<usize> {
+    COLOURS.iter().position(|(w, _)| *w == word)
+}
+
+/// The index into [`BACKGROUNDS`] of a tone word.
+pub(crate) fn tone_index(word: &str) -> Option<usize> {
+    BACKGROUNDS.iter().position(|(w, _)| *w == word)
 }
 
 /// Shape colours: (caption word, RGB).
@@ -79,6 +94,20 @@ impl Texture {
             Texture::Checkered => Some("checkered"),
         }
     }
+
+    /// Every texture.
+    pub const ALL: [Texture; 3] = [Texture::Plain, Texture::Striped, Texture::Checkered];
+
+    /// Its name: `"plain"`, `"striped"` or `"checkered"` (the word captions
+    /// use, `"plain"` included).
+    pub fn name(self) -> &'static str {
+        self.word().unwrap_or("plain")
+    }
+
+    /// The texture a name stands for (the inverse of [`Texture::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
 }
 
 /// Where a shape is: five cells of a 3x3 grid.
@@ -115,6 +144,22 @@ impl Position {
             Position::Bottom => (1, 2),
             Position::Centre => (1, 1),
         }
+    }
+
+    /// Its one-word name: `"left"`, `"right"`, `"top"`, `"bottom"`, `"centre"`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Position::Left => "left",
+            Position::Right => "right",
+            Position::Top => "top",
+            Position::Bottom => "bottom",
+            Position::Centre => "centre",
+        }
+    }
+
+    /// The position a one-word name stands for (the inverse of [`Position::word`]).
+    pub fn from_word(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.word() == word)
     }
 
     /// The phrase used in captions ("on the left", "in the centre").
@@ -170,6 +215,27 @@ impl Shape {
     /// The size word.
     pub fn size_word(&self) -> &'static str {
         if self.large { "large" } else { "small" }
+    }
+
+    /// Where it is drawn in a `size` x `size` image: centre `(x, y)` and
+    /// nominal radius, in pixels (the numbers [`Scene::render`] uses).
+    pub fn geometry(&self, size: u32) -> ((f32, f32), f32) {
+        self.geometry_in_cell(size as f32 / 3.0)
+    }
+
+    fn geometry_in_cell(&self, cell: f32) -> ((f32, f32), f32) {
+        let (col, row) = self.position.cell();
+        let cx = (col as f32 + 0.5 + self.jitter.0) * cell;
+        let cy = (row as f32 + 0.5 + self.jitter.1) * cell;
+        (
+            (cx, cy),
+            cell * self.scale * Self::radius_factor(self.large),
+        )
+    }
+
+    /// Nominal radius in cell units before `scale`.
+    pub(crate) fn radius_factor(large: bool) -> f32 {
+        if large { 0.46 } else { 0.26 }
     }
 }
 
@@ -250,10 +316,7 @@ impl Scene {
 
 /// Whether the point `(x, y)` (pixels) lies inside the shape.
 fn contains(shape: &Shape, cell: f32, x: f32, y: f32) -> bool {
-    let (col, row) = shape.position.cell();
-    let cx = (col as f32 + 0.5 + shape.jitter.0) * cell;
-    let cy = (row as f32 + 0.5 + shape.jitter.1) * cell;
-    let r = cell * shape.scale * if shape.large { 0.46 } else { 0.26 };
+    let ((cx, cy), r) = shape.geometry_in_cell(cell);
     let (dx, dy) = (x - cx, y - cy);
     match shape.kind {
         ShapeKind::Circle => dx * dx + dy * dy <= r * r,

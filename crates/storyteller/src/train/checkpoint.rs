@@ -34,6 +34,12 @@ pub struct EpochMetrics {
     pub val_loss: f64,
     /// Corpus BLEU-4 (pycocoevalcap flavour) of greedy captions on the validation images.
     pub val_bleu4: f64,
+    /// CIDEr-D of the same captions (0 in checkpoints written before it was measured).
+    #[serde(default)]
+    pub val_cider_d: f64,
+    /// Distinct greedy captions / validation images (0 in older checkpoints).
+    #[serde(default)]
+    pub val_distinct: f64,
     /// Wall-clock seconds of the epoch (training and validation).
     pub seconds: f64,
     /// Training throughput.
@@ -47,10 +53,12 @@ pub struct TrainState {
     pub format: String,
     /// Last completed epoch.
     pub epoch: usize,
-    /// Epoch of the best validation BLEU-4 so far (its decoder is `MODEL_DIR/decoder.bpk`).
+    /// Epoch of the best validation score so far (its decoder is `MODEL_DIR/decoder.bpk`).
     pub best_epoch: usize,
-    /// The best validation BLEU-4 so far.
+    /// The validation BLEU-4 of that epoch.
     pub best_bleu4: f64,
+    /// Its score under the config's `selection` (higher is better).
+    pub best_score: f64,
     /// Epochs since the best one.
     pub epochs_since_best: usize,
     /// Whether early stopping ended the run.
@@ -89,7 +97,14 @@ pub fn load_state(model_dir: &Path) -> Result<Option<TrainState>> {
     if !path.exists() {
         return Ok(None);
     }
-    let state: TrainState = read_json(&path, "checkpoint state")?;
+    let mut value: serde_json::Value = read_json(&path, "checkpoint state")?;
+    upgrade_state(&mut value);
+    let state: TrainState =
+        serde_json::from_value(value).map_err(|source| StorytellerError::Json {
+            path: path.clone(),
+            what: "checkpoint state",
+            source,
+        })?;
     if state.format != CHECKPOINT_FORMAT {
         return Err(StorytellerError::ModelDir {
             path,
@@ -100,6 +115,26 @@ pub fn load_state(model_dir: &Path) -> Result<Option<TrainState>> {
         });
     }
     Ok(Some(state))
+}
+
+/// Fills what checkpoints written before conditioning variants, blind training and the
+/// selection criterion lack, with the values those runs had: init-inject, seeing, selected
+/// by BLEU-4.
+fn upgrade_state(state: &mut serde_json::Value) {
+    if let Some(decoder) = state.get_mut("decoder") {
+        crate::model_dir::upgrade_decoder_config(decoder);
+    }
+    if let Some(config) = state.get_mut("config").and_then(|c| c.as_object_mut()) {
+        config.entry("conditioning").or_insert_with(|| "init".into());
+        config.entry("selection").or_insert_with(|| "bleu4".into());
+        config.entry("blind").or_insert(false.into());
+    }
+    if let Some(map) = state.as_object_mut()
+        && !map.contains_key("best_score")
+    {
+        let best = map.get("best_bleu4").cloned().unwrap_or(serde_json::Value::Null);
+        map.insert("best_score".into(), best);
+    }
 }
 
 /// Writes an epoch's checkpoint: weights and optimiser first, then the state pointing at

@@ -1,6 +1,8 @@
 //! Training hyper-parameters.
 
 use burn::config::Config;
+use serde::{Deserialize, Serialize};
+use storyteller_decoder::Conditioning;
 use storyteller_decoder::train::OptimizerConfig;
 
 /// Everything `storyteller train` can set; saved in the checkpoint so `--resume` can tell
@@ -22,7 +24,7 @@ pub struct TrainConfig {
     /// Epochs between learning-rate decays (0 keeps the rate constant).
     #[config(default = 5)]
     pub lr_decay_every: usize,
-    /// Stop after this many epochs without a better validation BLEU-4.
+    /// Stop after this many epochs without a better validation score (see `selection`).
     #[config(default = 3)]
     pub patience: usize,
     /// Seed of the weight initialisation, the shuffling and dropout.
@@ -55,6 +57,66 @@ pub struct TrainConfig {
     /// Adam and gradient clipping.
     #[config(default = "OptimizerConfig::new()")]
     pub optimizer: OptimizerConfig,
+    /// How the image feature enters the decoder.
+    #[config(default = "Conditioning::Both")]
+    pub conditioning: Conditioning,
+    /// The validation score that picks the best epoch (and drives early stopping).
+    #[config(default = "Selection::CiderD")]
+    pub selection: Selection,
+    /// Train a model that cannot see: every epoch gives each training image the feature of
+    /// another, randomly chosen training image (validation images are shuffled once), so the
+    /// features carry no information about the captions. The baseline that grounding and
+    /// caption metrics are compared with.
+    #[config(default = false)]
+    pub blind: bool,
+}
+
+/// Which validation score picks the best epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// CIDEr-D of greedy captions: its TF-IDF weights give little to n-grams every caption
+    /// shares, so a model that writes one sentence for every image scores low.
+    CiderD,
+    /// BLEU-4 of greedy captions (the seed's choice; it can prefer a model that writes one
+    /// well-formed generic sentence for every image).
+    Bleu4,
+    /// Teacher-forced validation loss (lower is better).
+    ValLoss,
+}
+
+impl Selection {
+    /// Every variant.
+    pub const ALL: [Selection; 3] = [Selection::CiderD, Selection::Bleu4, Selection::ValLoss];
+
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Selection::CiderD => "cider-d",
+            Selection::Bleu4 => "bleu4",
+            Selection::ValLoss => "val-loss",
+        }
+    }
+
+    /// Parses [`name`](Self::name).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The score of an epoch under this criterion, higher is better.
+    pub fn score(self, val_loss: f64, val_bleu4: f64, val_cider_d: f64) -> f64 {
+        match self {
+            Selection::CiderD => val_cider_d,
+            Selection::Bleu4 => val_bleu4,
+            Selection::ValLoss => -val_loss,
+        }
+    }
+}
+
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl TrainConfig {

@@ -42,6 +42,27 @@ impl CaptionExamples {
         (examples, missing)
     }
 
+    /// The same captions with their images' features swapped among the images: the
+    /// distinct feature rows are put in a random order seeded by `seed` and `round`, and
+    /// every image takes the row of the next image in that order (a derangement: no image
+    /// keeps its own features when there are two or more). All captions of an image share
+    /// its new row. Used to train the blind baseline, which cannot see the image.
+    pub fn with_shuffled_features(&self, seed: u64, round: usize) -> Self {
+        let mut distinct = self.rows.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let order = epoch_order(distinct.len(), seed ^ 0x0062_6c69_6e64, round);
+        let mut replacement = std::collections::HashMap::with_capacity(distinct.len());
+        for (k, &from) in order.iter().enumerate() {
+            let to = order[(k + 1) % order.len()];
+            replacement.insert(distinct[from], distinct[to]);
+        }
+        Self {
+            rows: self.rows.iter().map(|r| replacement[r]).collect(),
+            captions: self.captions.clone(),
+        }
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -120,5 +141,35 @@ mod tests {
         let mut sorted = a.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn shuffled_features_move_every_image_and_keep_its_captions_together() {
+        // Three images (rows 10, 20, 30), two captions each.
+        let examples = CaptionExamples {
+            rows: vec![10, 10, 20, 20, 30, 30],
+            captions: (0..6).map(|i| vec![1, 4 + i, 2]).collect(),
+        };
+        for round in 0..5 {
+            let shuffled = examples.with_shuffled_features(3, round);
+            assert_eq!(shuffled.captions, examples.captions);
+            for pair in 0..3 {
+                let (a, b) = (shuffled.rows[2 * pair], shuffled.rows[2 * pair + 1]);
+                assert_eq!(a, b, "captions of one image got different features");
+                assert_ne!(a, examples.rows[2 * pair], "an image kept its own features");
+            }
+            let mut rows = shuffled.rows.clone();
+            rows.sort_unstable();
+            assert_eq!(rows, examples.rows, "not a permutation of the images");
+        }
+        // Each round draws a new assignment.
+        let many = CaptionExamples {
+            rows: (0..20).collect(),
+            captions: (0..20).map(|i| vec![1, 4 + i, 2]).collect(),
+        };
+        assert_ne!(
+            many.with_shuffled_features(3, 0).rows,
+            many.with_shuffled_features(3, 1).rows
+        );
     }
 }

@@ -7,6 +7,6 @@ mod plot;
 mod trainer;
 
 pub use checkpoint::{EpochMetrics, TrainState};
-pub use config::TrainConfig;
+pub use config::{Selection, TrainConfig};
 pub use examples::{CaptionExamples, epoch_order};
 pub use trainer::{TrainOptions, TrainSummary, train};

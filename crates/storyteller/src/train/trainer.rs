@@ -9,7 +9,7 @@ use storyteller_data::{FeatureCache, Flickr30k, ImageItem, PAD, PreprocessConfig
 use storyteller_decoder::train::{TrainStep, inference_copy};
 use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig};
 use storyteller_metrics::Corpus;
-use storyteller_metrics::bleu::coco_bleu;
+use storyteller_metrics::bleu::BleuFlavour;
 use storyteller_search::GreedySearch;
 
 use crate::error::{Result, StorytellerError, io_error};
@@ -18,7 +18,7 @@ use crate::model_dir::{
 };
 use crate::train::checkpoint::{self, CHECKPOINT_FORMAT, EpochMetrics, TrainState};
 use crate::train::examples::{CaptionExamples, epoch_order};
-use crate::train::{TrainConfig, plot};
+use crate::train::{Selection, TrainConfig, plot};
 
 /// Images decoded per validation search batch.
 const VAL_BATCH: usize = 256;
@@ -50,10 +50,14 @@ pub struct TrainOptions<'a> {
 pub struct TrainSummary {
     /// Last completed epoch.
     pub epochs: usize,
-    /// Epoch of the best validation BLEU-4 (its decoder is in the model directory).
+    /// Epoch of the best validation score (its decoder is in the model directory).
     pub best_epoch: usize,
-    /// That BLEU-4.
+    /// The validation BLEU-4 of that epoch.
     pub best_bleu4: f64,
+    /// The criterion that picked it.
+    pub selection: Selection,
+    /// Its score under that criterion.
+    pub best_score: f64,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
     /// Every epoch's metrics.
@@ -68,11 +72,30 @@ struct Validation {
     references: Vec<Vec<String>>,
 }
 
+impl Validation {
+    /// Gives every validation image another one's features, once (blind training).
+    fn shuffle_features(&mut self, seed: u64) {
+        let images = CaptionExamples {
+            rows: self.rows.clone(),
+            captions: vec![Vec::new(); self.rows.len()],
+        }
+        .with_shuffled_features(seed, 0);
+        let moved: std::collections::HashMap<usize, usize> =
+            self.rows.iter().copied().zip(images.rows.iter().copied()).collect();
+        self.examples = CaptionExamples {
+            rows: self.examples.rows.iter().map(|r| moved[r]).collect(),
+            captions: self.examples.captions.clone(),
+        };
+        self.rows = images.rows;
+    }
+}
+
 /// Trains a decoder on cached features and writes a model directory.
 ///
 /// Per epoch: shuffled teacher-forced batches (seeded by `config.seed` and the epoch, so
-/// a resumed run matches an uninterrupted one), then validation loss and greedy BLEU-4 on
-/// the validation split. The best decoder by BLEU-4 is `decoder.bpk`; training stops after
+/// a resumed run matches an uninterrupted one), then validation loss, greedy BLEU-4 and
+/// CIDEr-D on the validation split. The best decoder under `config.selection` (CIDEr-D by
+/// default) is `decoder.bpk`; training stops after
 /// `patience` epochs without improvement. Every epoch is checkpointed atomically. A batch
 /// loss that is NaN, infinite or above 100·ln(vocabulary size) (a hundred times a uniform
 /// guess) stops the run with [`StorytellerError::Diverged`]; the last checkpoint stays.
@@ -143,7 +166,11 @@ pub fn train(
             features.path().display()
         )));
     }
-    let validation = validation_set(dataset.split(Split::Val).images(), features, &vocab, config);
+    let mut validation =
+        validation_set(dataset.split(Split::Val).images(), features, &vocab, config);
+    if config.blind {
+        validation.shuffle_features(config.seed);
+    }
     if validation.rows.is_empty() {
         return Err(StorytellerError::NoTrainingData(
             "no validation image has features: early stopping needs the validation split".into(),
@@ -155,7 +182,8 @@ pub fn train(
         .with_d_embed(config.d_embed)
         .with_d_hidden(config.d_hidden)
         .with_n_layers(config.n_layers)
-        .with_dropout(config.dropout);
+        .with_dropout(config.dropout)
+        .with_conditioning(config.conditioning);
     decoder_config.validate()?;
 
     // A loss 100 times that of a uniform guess is an explosion, not learning.
@@ -205,6 +233,7 @@ pub fn train(
                 epoch: 0,
                 best_epoch: 0,
                 best_bleu4: f64::NEG_INFINITY,
+                best_score: f64::NEG_INFINITY,
                 epochs_since_best: 0,
                 stopped_early: false,
                 history: Vec::new(),
@@ -237,6 +266,13 @@ pub fn train(
         for shard_device in &shard_devices {
             shard_device.seed(config.seed.wrapping_add(epoch as u64));
         }
+        let shuffled;
+        let train_examples = if config.blind {
+            shuffled = train_examples.with_shuffled_features(config.seed, epoch);
+            &shuffled
+        } else {
+            &train_examples
+        };
         let order = epoch_order(train_examples.len(), config.seed, epoch);
         let batches: Vec<&[usize]> = order.chunks(config.batch_size.max(1)).collect();
         let bar = progress_bar(progress, batches.len() as u64, epoch, config.epochs);
@@ -273,7 +309,7 @@ pub fn train(
         let train_seconds = started.elapsed().as_secs_f64();
 
         let inference = inference_copy(&decoder);
-        let (val_loss, val_bleu4) = validate(
+        let val = validate(
             &inference,
             &step,
             &validation,
@@ -286,25 +322,31 @@ pub fn train(
             epoch,
             learning_rate,
             train_loss: loss_sum / batches.len() as f64,
-            val_loss,
-            val_bleu4,
+            val_loss: val.loss,
+            val_bleu4: val.bleu4,
+            val_cider_d: val.cider_d,
+            val_distinct: val.distinct,
             seconds: started.elapsed().as_secs_f64(),
             captions_per_second: train_examples.len() as f64 / train_seconds.max(1e-9),
         };
         if progress {
             eprintln!(
-                "epoch {epoch}/{}: train loss {:.4}, val loss {:.4}, val BLEU-4 {:.4}, {:.0} captions/s, {:.1} s",
+                "epoch {epoch}/{}: train loss {:.4}, val loss {:.4}, val BLEU-4 {:.4}, CIDEr-D {:.4}, distinct {:.0}%, {:.0} captions/s, {:.1} s",
                 config.epochs,
                 metrics.train_loss,
                 metrics.val_loss,
                 metrics.val_bleu4,
+                metrics.val_cider_d,
+                100.0 * metrics.val_distinct,
                 metrics.captions_per_second,
                 metrics.seconds
             );
         }
         state.history.push(metrics);
-        if val_bleu4 > state.best_bleu4 {
-            state.best_bleu4 = val_bleu4;
+        let score = config.selection.score(val.loss, val.bleu4, val.cider_d);
+        if score > state.best_score {
+            state.best_score = score;
+            state.best_bleu4 = val.bleu4;
             state.best_epoch = epoch;
             state.epochs_since_best = 0;
             save_decoder(&out_dir.join(DECODER_FILE), &inference)?;
@@ -334,6 +376,8 @@ pub fn train(
         epochs: state.epoch,
         best_epoch: state.best_epoch,
         best_bleu4: state.best_bleu4,
+        selection: config.selection,
+        best_score: state.best_score,
         stopped_early: state.stopped_early,
         history: state.history,
         warnings,
@@ -408,6 +452,14 @@ fn validation_set(
     }
 }
 
+/// What one validation pass measured.
+struct ValidationScores {
+    loss: f64,
+    bleu4: f64,
+    cider_d: f64,
+    distinct: f64,
+}
+
 fn validate(
     decoder: &CaptionDecoder,
     step: &TrainStep,
@@ -416,7 +468,7 @@ fn validate(
     vocab: &Vocab,
     config: &TrainConfig,
     device: &Device,
-) -> Result<(f64, f64)> {
+) -> Result<ValidationScores> {
     let mut loss_sum = 0.0f64;
     let mut weight = 0usize;
     let all: Vec<usize> = (0..validation.examples.len()).collect();
@@ -445,6 +497,11 @@ fn validate(
             );
         }
     }
+    let distinct = hypotheses
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len() as f64
+        / hypotheses.len().max(1) as f64;
     let corpus = Corpus::from_tokens(hypotheses.into_iter().zip(
         validation.references.iter().map(|refs| {
             refs.iter()
@@ -452,8 +509,13 @@ fn validate(
                 .collect::<Vec<_>>()
         }),
     ))?;
-    let bleu4 = coco_bleu(&corpus, 4)?.corpus[3];
-    Ok((loss_sum / weight.max(1) as f64, bleu4))
+    let scores = storyteller_metrics::evaluate(&corpus, BleuFlavour::Coco)?;
+    Ok(ValidationScores {
+        loss: loss_sum / weight.max(1) as f64,
+        bleu4: scores.bleu4,
+        cider_d: scores.cider_d,
+        distinct,
+    })
 }
 
 fn resume_checks(
@@ -511,10 +573,12 @@ impl std::fmt::Display for TrainSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} epochs, best validation BLEU-4 {:.4} at epoch {}{}",
+            "{} epochs, best epoch {} by validation {} ({:.4}; BLEU-4 {:.4}){}",
             self.epochs,
-            self.best_bleu4,
             self.best_epoch,
+            self.selection,
+            self.best_score.abs(),
+            self.best_bleu4,
             if self.stopped_early {
                 " (stopped early)"
             } else {

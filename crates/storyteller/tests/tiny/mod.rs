@@ -29,6 +29,7 @@ pub fn tiny_demo(train: TrainConfig) -> DemoConfig {
         seed: 3,
         weights: None,
         train,
+        blind_baseline: false,
         progress: false,
     }
 }
