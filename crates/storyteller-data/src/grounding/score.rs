@@ -490,53 +490,61 @@ impl GroundingReport {
     }
 
     /// Two reports side by side (say a model and a "blind" one trained on
-    /// shuffled features): precision and lift of each per attribute, then
-    /// distinct captions and vocabulary.
+    /// shuffled features): per attribute, each one's precision, its chance
+    /// level, the lift and the recall; then distinct captions and vocabulary.
     pub fn compare_table(&self, label: &str, other: &GroundingReport, other_label: &str) -> String {
-        let width = label.len().max(other_label.len()).max(9);
         let mut out = format!(
-            "{:<10} {:>w$} {:>6} {:>w$} {:>6}\n{:<10} {:>w$} {:>6} {:>w$} {:>6}\n",
+            "{:<10} | {:^29} | {:^29}\n{:<10} | {:>9} {:>6} {:>5} {:>6} | {:>9} {:>6} {:>5} {:>6}\n",
             "",
             label,
-            "",
             other_label,
-            "",
             "attribute",
             "precision",
+            "chance",
             "lift",
+            "recall",
             "precision",
+            "chance",
             "lift",
-            w = width
+            "recall",
         );
         for ((a, s), (_, t)) in self.attributes.iter().zip(other.attributes.iter()) {
             out.push_str(&format!(
-                "{:<10} {:>w$} {:>6} {:>w$} {:>6}\n",
+                "{:<10} | {:>9} {:>6} {:>5} {:>6} | {:>9} {:>6} {:>5} {:>6}\n",
                 a.name(),
                 fixed(s.precision, 3),
+                fixed(s.chance_precision, 3),
                 fixed(s.lift, 2),
+                fixed(s.recall, 3),
                 fixed(t.precision, 3),
+                fixed(t.chance_precision, 3),
                 fixed(t.lift, 2),
-                w = width
+                fixed(t.recall, 3),
             ));
         }
         for (name, a, b) in [
             (
                 "distinct",
-                format!("{:.1}%", 100.0 * self.distinct_share),
-                format!("{:.1}%", 100.0 * other.distinct_share),
+                format!(
+                    "{}/{} ({:.1}%)",
+                    self.distinct_captions,
+                    self.images,
+                    100.0 * self.distinct_share
+                ),
+                format!(
+                    "{}/{} ({:.1}%)",
+                    other.distinct_captions,
+                    other.images,
+                    100.0 * other.distinct_share
+                ),
             ),
             (
                 "vocabulary",
-                self.vocabulary.to_string(),
-                other.vocabulary.to_string(),
+                format!("{} words", self.vocabulary),
+                format!("{} words", other.vocabulary),
             ),
         ] {
-            out.push_str(&format!(
-                "{name:<10} {a:>w$} {:>6} {b:>w$} {:>6}\n",
-                "",
-                "",
-                w = width
-            ));
+            out.push_str(&format!("{name:<10} | {a:>29} | {b:>29}\n"));
         }
         out
     }
@@ -655,7 +663,7 @@ mod tests {
         assert_eq!(blind.vocabulary, 10);
         let side = report.compare_table("model", &blind, "blind");
         assert!(
-            side.lines().count() == 10 && side.contains("blind"),
+            side.lines().count() == 10 && side.contains("blind") && side.contains("chance"),
             "{side}"
         );
     }
