@@ -30,6 +30,12 @@ pub struct CaptionDecoderConfig {
     /// How the image feature enters the LSTM.
     #[config(default = "Conditioning::Init")]
     pub conditioning: Conditioning,
+    /// Width of the PCA-whitened feature, when the centred feature is projected onto its
+    /// principal components and scaled to unit variance before it enters the LSTM (`None`:
+    /// the feature enters at `d_feature`; see
+    /// [`CaptionDecoder::set_feature_whitening`]).
+    #[config(default = "None")]
+    pub d_whitened: Option<usize>,
 }
 
 /// How the image feature conditions the decoder.
@@ -105,6 +111,15 @@ impl CaptionDecoderConfig {
                     reason: "must be at least 1",
                 });
             }
+        }
+        if let Some(d) = self.d_whitened
+            && (d == 0 || d > self.d_feature)
+        {
+            return Err(DecoderError::InvalidConfig {
+                field: "d_whitened",
+                value: d.to_string(),
+                reason: "must be 1 to d_feature",
+            });
         }
         if self.vocab_size < 5 {
             return Err(DecoderError::InvalidConfig {

@@ -18,6 +18,10 @@ use crate::{CaptionDecoderConfig, Conditioning, LstmCell};
 /// standardised features, the embeddings, between layers and before the output layer, on
 /// autodiff devices only.
 ///
+/// With `d_whitened` set, the standardised feature is also projected onto its whitened
+/// principal components ([`set_feature_whitening`](Self::set_feature_whitening)) before any
+/// of that.
+///
 /// That is the seed's init-inject model ([`Conditioning::Init`]). With
 /// [`Conditioning::Par`] the state starts at zero and the first layer's gates get
 /// `feature_gates·f'` at every step (the feature concatenated to every input);
@@ -31,6 +35,9 @@ pub struct CaptionDecoder {
     pub feature_mean: Param<Tensor<1>>,
     /// Multiplies centred image features `[d_feature]` (not trained).
     pub feature_scale: Param<Tensor<1>>,
+    /// Projects standardised features onto their whitened principal components,
+    /// `[d_feature, d_whitened]` (not trained; present when the config has `d_whitened`).
+    pub feature_whitening: Option<Param<Tensor<2>>>,
     /// Feature to initial hidden state, `d_feature → n_layers·d_hidden` (init-inject only).
     pub init_h: Option<Linear>,
     /// Feature to initial cell state, `d_feature → n_layers·d_hidden` (init-inject only).
@@ -65,15 +72,20 @@ impl CaptionDecoder {
     pub(crate) fn new(config: &CaptionDecoderConfig, device: &Device) -> Self {
         let d_state = config.d_hidden * config.n_layers;
         let init = config.conditioning.injects_init();
+        let d_input = config.d_whitened.unwrap_or(config.d_feature);
         Self {
             feature_mean: Param::from_tensor(Tensor::zeros([config.d_feature], device))
                 .set_require_grad(false),
             feature_scale: Param::from_tensor(Tensor::ones([config.d_feature], device))
                 .set_require_grad(false),
-            init_h: init.then(|| LinearConfig::new(config.d_feature, d_state).init(device)),
-            init_c: init.then(|| LinearConfig::new(config.d_feature, d_state).init(device)),
+            feature_whitening: config.d_whitened.map(|d| {
+                let identity: Tensor<2> = Tensor::eye(config.d_feature, device);
+                Param::from_tensor(identity.narrow(1, 0, d)).set_require_grad(false)
+            }),
+            init_h: init.then(|| LinearConfig::new(d_input, d_state).init(device)),
+            init_c: init.then(|| LinearConfig::new(d_input, d_state).init(device)),
             feature_gates: config.conditioning.injects_every_step().then(|| {
-                LinearConfig::new(config.d_feature, 4 * config.d_hidden)
+                LinearConfig::new(d_input, 4 * config.d_hidden)
                     .with_bias(false)
                     .init(device)
             }),
@@ -124,6 +136,38 @@ impl CaptionDecoder {
         self
     }
 
+    /// Stores the whitening projection `[d_feature, d_whitened]` (row-major), applied to the
+    /// standardised feature: `f'' = f'·W`. With the principal directions of the training
+    /// features as columns, each divided by the square root of its variance, the decoder
+    /// sees decorrelated unit-variance inputs. A random or frozen encoder's pooled features
+    /// are strongly correlated (one large common component); whitened, the differences
+    /// between images are what the first layer sees, and it learns them in far fewer steps.
+    ///
+    /// # Panics
+    /// When the decoder has no whitening (`d_whitened` is `None`) or `matrix` is not
+    /// `d_feature · d_whitened` long.
+    pub fn set_feature_whitening(mut self, matrix: &[f32]) -> Self {
+        let current = self
+            .feature_whitening
+            .as_ref()
+            .expect("the decoder config has no d_whitened");
+        let [d_feature, d_whitened] = current.dims();
+        assert_eq!(
+            matrix.len(),
+            d_feature * d_whitened,
+            "the whitening matrix must be [{d_feature}, {d_whitened}]"
+        );
+        let device = self.feature_mean.device();
+        self.feature_whitening = Some(
+            Param::from_tensor(Tensor::from_data(
+                burn::tensor::TensorData::new(matrix.to_vec(), [d_feature, d_whitened]),
+                &device,
+            ))
+            .set_require_grad(false),
+        );
+        self
+    }
+
     /// Draws every lazily initialised parameter now, in module order.
     ///
     /// Burn initialises parameters on first use; without this, the order of the random
@@ -169,7 +213,11 @@ impl CaptionDecoder {
         let [batch, _] = features.dims();
         let mean = self.feature_mean.val().detach().unsqueeze::<2>();
         let scale = self.feature_scale.val().detach().unsqueeze::<2>();
-        let features = self.dropout.forward((features - mean) * scale);
+        let mut features = (features - mean) * scale;
+        if let Some(whitening) = &self.feature_whitening {
+            features = features.matmul(whitening.val().detach());
+        }
+        let features = self.dropout.forward(features);
         let feature_gates = self
             .feature_gates
             .as_ref()

@@ -21,6 +21,9 @@
 //! | `out.bias` | `[V]` | `out.bias` |
 //! | `feature_gates.weight` (par-inject only) | `[4H, F]` | `feature_gates.weight` (transposed) |
 //!
+//! With `d_whitened: k` in the config, `feature_whitening` `[F, k]` (our layout, not
+//! transposed) is read too, and `init_h`, `init_c` and `feature_gates` take `k` inputs.
+//!
 //! `init_h`/`init_c` are read only for init-inject decoders (the config's `conditioning`
 //! is `init` or `both`); a par-inject PyTorch model is an LSTM whose first layer takes
 //! `[embedding; feature]`: split its `weight_ih_l0` into the embedding columns
@@ -140,16 +143,22 @@ pub fn load_pytorch(
         device,
     };
     let (f, h, v) = (config.d_feature, config.d_hidden, config.vocab_size);
+    let d_in = config.d_whitened.unwrap_or(f);
     let d_state = h * config.n_layers;
 
     if let (Some(init_h), Some(init_c)) = (&mut decoder.init_h, &mut decoder.init_c) {
-        init_h.weight = r.transposed("init_h.weight", f, d_state)?;
+        init_h.weight = r.transposed("init_h.weight", d_in, d_state)?;
         init_h.bias = Some(r.vector("init_h.bias", d_state)?);
-        init_c.weight = r.transposed("init_c.weight", f, d_state)?;
+        init_c.weight = r.transposed("init_c.weight", d_in, d_state)?;
         init_c.bias = Some(r.vector("init_c.bias", d_state)?);
     }
+    if let (Some(whitening), Some(k)) = (&mut decoder.feature_whitening, config.d_whitened) {
+        *whitening = r
+            .tensor("feature_whitening", [f, k])
+            .map(|t| Param::from_tensor(t).set_require_grad(false))?;
+    }
     if let Some(feature_gates) = &mut decoder.feature_gates {
-        feature_gates.weight = r.transposed("feature_gates.weight", f, 4 * h)?;
+        feature_gates.weight = r.transposed("feature_gates.weight", d_in, 4 * h)?;
     }
     decoder.embed.weight = Param::from_tensor(r.tensor("embed.weight", [v, config.d_embed])?);
     for (k, layer) in decoder.lstm.iter_mut().enumerate() {

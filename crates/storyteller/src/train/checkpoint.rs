@@ -128,6 +128,7 @@ fn upgrade_state(state: &mut serde_json::Value) {
         config.entry("conditioning").or_insert_with(|| "init".into());
         config.entry("selection").or_insert_with(|| "bleu4".into());
         config.entry("blind").or_insert(false.into());
+        config.entry("d_whitened").or_insert(serde_json::Value::Null);
     }
     if let Some(map) = state.as_object_mut()
         && !map.contains_key("best_score")

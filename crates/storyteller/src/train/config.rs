@@ -63,6 +63,11 @@ pub struct TrainConfig {
     /// The validation score that picks the best epoch (and drives early stopping).
     #[config(default = "Selection::CiderD")]
     pub selection: Selection,
+    /// PCA-whiten the training features to this many dimensions before they enter the
+    /// decoder (`None`: standardise each dimension only). Decorrelated unit-variance inputs
+    /// are what let the decoder learn to read a frozen encoder's features in a few epochs.
+    #[config(default = "Some(256)")]
+    pub d_whitened: Option<usize>,
     /// Train a model that cannot see: every epoch gives each training image the feature of
     /// another, randomly chosen training image (validation images are shuffled once), so the
     /// features carry no information about the captions. The baseline that grounding and

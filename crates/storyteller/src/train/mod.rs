@@ -5,6 +5,7 @@ mod config;
 mod examples;
 mod plot;
 mod trainer;
+mod whitening;
 
 pub use checkpoint::{EpochMetrics, TrainState};
 pub use config::{Selection, TrainConfig};

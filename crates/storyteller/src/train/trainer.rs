@@ -18,6 +18,7 @@ use crate::model_dir::{
 };
 use crate::train::checkpoint::{self, CHECKPOINT_FORMAT, EpochMetrics, TrainState};
 use crate::train::examples::{CaptionExamples, epoch_order};
+use crate::train::whitening::{feature_statistics, whitening};
 use crate::train::{Selection, TrainConfig, plot};
 
 /// Images decoded per validation search batch.
@@ -177,13 +178,20 @@ pub fn train(
         ));
     }
 
+    // Feature statistics of the training images (cheap; needed only for a fresh start, but
+    // the whitening width they fix is part of the decoder config a resume must match).
+    let (mean, std) = feature_statistics(features, &train_examples.rows);
+    let whitening = config
+        .d_whitened
+        .map(|k| whitening(features, &train_examples.rows, &mean, k, device));
     let decoder_config = CaptionDecoderConfig::new(vocab.len())
         .with_d_feature(features.width())
         .with_d_embed(config.d_embed)
         .with_d_hidden(config.d_hidden)
         .with_n_layers(config.n_layers)
         .with_dropout(config.dropout)
-        .with_conditioning(config.conditioning);
+        .with_conditioning(config.conditioning)
+        .with_d_whitened(whitening.as_ref().map(|(_, k)| *k));
     decoder_config.validate()?;
 
     // A loss 100 times that of a uniform guess is an explosion, not learning.
@@ -241,14 +249,15 @@ pub fn train(
                 decoder: decoder_config.clone(),
                 encoder_hash: encoder.hash.clone(),
             };
-            let (mean, std) = feature_statistics(features, &train_examples.rows);
-            (
-                decoder_config
-                    .init(&train_device)?
-                    .materialized()
-                    .set_feature_statistics(&mean, &std),
-                state,
-            )
+            let decoder = decoder_config.init(&train_device)?.materialized();
+            let decoder = match &whitening {
+                // Whitening divides by the principal components' spread: centre only.
+                Some((matrix, _)) => decoder
+                    .set_feature_statistics(&mean, &vec![1.0; mean.len()])
+                    .set_feature_whitening(matrix),
+                None => decoder.set_feature_statistics(&mean, &std),
+            };
+            (decoder, state)
         }
     };
     vocab.save(out_dir.join(VOCAB_FILE))?;
@@ -382,31 +391,6 @@ pub fn train(
         history: state.history,
         warnings,
     })
-}
-
-/// Per-dimension mean and standard deviation of the features of the distinct `rows`.
-fn feature_statistics(features: &FeatureCache, rows: &[usize]) -> (Vec<f32>, Vec<f32>) {
-    let mut distinct = rows.to_vec();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let width = features.width();
-    let (mut sum, mut squares) = (vec![0.0f64; width], vec![0.0f64; width]);
-    let mut row = vec![0.0f32; width];
-    for &r in &distinct {
-        features.copy_row(r, &mut row);
-        for (d, &v) in row.iter().enumerate() {
-            sum[d] += f64::from(v);
-            squares[d] += f64::from(v) * f64::from(v);
-        }
-    }
-    let n = distinct.len().max(1) as f64;
-    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-    let std = squares
-        .iter()
-        .zip(&mean)
-        .map(|(q, m)| ((q / n - m * m).max(0.0)).sqrt() as f32)
-        .collect();
-    (mean.into_iter().map(|m| m as f32).collect(), std)
 }
 
 fn progress_bar(show: bool, len: u64, epoch: usize, epochs: usize) -> ProgressBar {
