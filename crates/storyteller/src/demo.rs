@@ -42,21 +42,21 @@ pub struct DemoConfig {
 impl Default for DemoConfig {
     fn default() -> Self {
         Self {
-            images: 400,
+            images: 1500,
             image_size: 96,
             crop: 64,
             seed: 7,
             weights: None,
             train: TrainConfig::new()
-                .with_epochs(25)
-                .with_patience(6)
-                .with_batch_size(32)
-                .with_learning_rate(3e-3)
-                .with_lr_decay_every(10)
+                .with_epochs(10)
+                .with_patience(3)
+                .with_batch_size(64)
+                .with_learning_rate(2e-3)
+                .with_lr_decay_every(0)
                 .with_min_count(2)
                 .with_d_embed(64)
                 .with_d_hidden(256)
-                .with_dropout(0.2),
+                .with_dropout(0.3),
             blind_baseline: true,
             progress: true,
         }
