@@ -79,7 +79,9 @@ pub fn evaluate(
     // after an f32 -> f64 round trip never matched.
     let usable_cache = features.filter(|cache| {
         cache.key().encoder == captioner.config().encoder.hash
-            && serde_json::from_str::<PreprocessConfig>(&cache.key().preprocess).ok().as_ref()
+            && serde_json::from_str::<PreprocessConfig>(&cache.key().preprocess)
+                .ok()
+                .as_ref()
                 == Some(captioner.preprocess())
     });
     let mut scored: Vec<&ImageItem> = Vec::new();

@@ -255,8 +255,7 @@ mod tests {
     fn a_version_1_config_loads_as_init_inject() {
         let dir = tempfile::tempdir().unwrap();
         let config = ModelConfig::new(
-            CaptionDecoderConfig::new(40)
-                .with_conditioning(storyteller_decoder::Conditioning::Par),
+            CaptionDecoderConfig::new(40).with_conditioning(storyteller_decoder::Conditioning::Par),
             PreprocessConfig::imagenet(64),
             EncoderRef {
                 weights: "encoder.bpk".into(),

@@ -92,7 +92,12 @@ pub fn grounding_tables(evaluation: &storyteller::Evaluation) -> String {
     evaluation
         .grounding
         .iter()
-        .map(|(name, report)| format!("\ngrounding, {name} (chance: the same captions on shuffled scenes)\n{}", report.table()))
+        .map(|(name, report)| {
+            format!(
+                "\ngrounding, {name} (chance: the same captions on shuffled scenes)\n{}",
+                report.table()
+            )
+        })
         .collect()
 }
 

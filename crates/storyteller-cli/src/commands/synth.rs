@@ -64,13 +64,14 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "wrote {} images and {} captions ({} layout) to {}\n  annotations: {}\n  images:      {}",
+            "wrote {} images and {} captions ({} layout) to {}\n  annotations: {}\n  images:      {}\n  scenes:      {} (scene truth for the grounding metrics)",
             report.images,
             report.captions,
             report.layout,
             report.dir.display(),
             report.annotations.display(),
-            report.image_dir.display()
+            report.image_dir.display(),
+            report.scenes.display()
         );
     }
     Ok(())

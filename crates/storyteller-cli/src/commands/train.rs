@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use storyteller::model_dir::reference_path;
 use storyteller::Conditioning;
+use storyteller::model_dir::reference_path;
 use storyteller::train::{Selection, TrainConfig, TrainOptions, train};
 use storyteller::{EncoderRef, FeatureCache, Flickr30k};
 

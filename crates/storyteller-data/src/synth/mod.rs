@@ -66,6 +66,8 @@ pub struct SynthReport {
     pub annotations: PathBuf,
     /// The image folder.
     pub image_dir: PathBuf,
+    /// The scene truth file ([`SCENES_FILE`]).
+    pub scenes: PathBuf,
     /// Images written.
     pub images: usize,
     /// Captions written.
@@ -183,6 +185,7 @@ pub fn generate(
     };
     write_atomic(&annotations, |w| w.write_all(text.as_bytes()))?;
     Ok(SynthReport {
+        scenes: dir.join(SCENES_FILE),
         dir: dir.to_owned(),
         layout: config.layout,
         annotations,

@@ -125,15 +125,22 @@ fn upgrade_state(state: &mut serde_json::Value) {
         crate::model_dir::upgrade_decoder_config(decoder);
     }
     if let Some(config) = state.get_mut("config").and_then(|c| c.as_object_mut()) {
-        config.entry("conditioning").or_insert_with(|| "init".into());
+        config
+            .entry("conditioning")
+            .or_insert_with(|| "init".into());
         config.entry("selection").or_insert_with(|| "bleu4".into());
         config.entry("blind").or_insert(false.into());
-        config.entry("d_whitened").or_insert(serde_json::Value::Null);
+        config
+            .entry("d_whitened")
+            .or_insert(serde_json::Value::Null);
     }
     if let Some(map) = state.as_object_mut()
         && !map.contains_key("best_score")
     {
-        let best = map.get("best_bleu4").cloned().unwrap_or(serde_json::Value::Null);
+        let best = map
+            .get("best_bleu4")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
         map.insert("best_score".into(), best);
     }
 }

@@ -81,8 +81,12 @@ impl Validation {
             captions: vec![Vec::new(); self.rows.len()],
         }
         .with_shuffled_features(seed, 0);
-        let moved: std::collections::HashMap<usize, usize> =
-            self.rows.iter().copied().zip(images.rows.iter().copied()).collect();
+        let moved: std::collections::HashMap<usize, usize> = self
+            .rows
+            .iter()
+            .copied()
+            .zip(images.rows.iter().copied())
+            .collect();
         self.examples = CaptionExamples {
             rows: self.examples.rows.iter().map(|r| moved[r]).collect(),
             captions: self.examples.captions.clone(),

@@ -70,9 +70,7 @@ pub(crate) fn whitening(
 
     let mut basis = orthonormal_columns(start_subspace(d, m), d, m);
     for _ in 0..ITERATIONS {
-        let product = covariance
-            .clone()
-            .matmul(to_tensor(&basis, d, m, device));
+        let product = covariance.clone().matmul(to_tensor(&basis, d, m, device));
         basis = orthonormal_columns(to_host(product), d, m);
     }
     let q = to_tensor(&basis, d, m, device);
@@ -86,7 +84,9 @@ pub(crate) fn whitening(
     for (out, &j) in order.iter().take(k).enumerate() {
         let scale = 1.0 / values[j].max(EIGEN_FLOOR * largest).sqrt();
         for row in 0..d {
-            let direction: f64 = (0..m).map(|c| basis[row * m + c] * vectors[c * m + j]).sum();
+            let direction: f64 = (0..m)
+                .map(|c| basis[row * m + c] * vectors[c * m + j])
+                .sum();
             matrix[row * k + out] = (direction * scale) as f32;
         }
     }
