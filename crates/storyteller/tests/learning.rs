@@ -72,25 +72,21 @@ fn a_trained_model_describes_the_image_and_a_blind_one_does_not() {
              than of a random one (lift {lift})\n{table}"
         );
     }
-    // The blind model states the colours of the scene no better than chance allows. (It
-    // makes few colour claims, so their lift is noise; its recall is not.)
-    let (real_colour, blind_colour) = (
-        score(real, Attribute::Colour),
-        score(blind, Attribute::Colour),
+    // The trained model states the scene's colours correctly far more often than the same
+    // captions would on other images.
+    let colour = score(real, Attribute::Colour);
+    let (recall, chance_recall) = (
+        colour.recall.unwrap_or(0.0),
+        colour.chance_recall.unwrap_or(1.0),
     );
     assert!(
-        real_colour.recall.unwrap_or(0.0)
-            > blind_colour
-                .recall
-                .unwrap_or(0.0)
-                .max(blind_colour.chance_recall.unwrap_or(0.0))
-                + 0.15,
-        "the trained model names the scene's colours hardly more often than the blind one\n{table}"
+        recall >= 1.5 * chance_recall,
+        "colour recall {recall} is not 1.5x its chance level {chance_recall}\n{table}"
     );
     // Where the blind model claims often, its claims are as true of a random image.
     for attribute in Attribute::ALL {
         let s = score(blind, attribute);
-        if s.claims >= 40 {
+        if s.claims >= 30 {
             let lift = s.lift.unwrap_or(0.0);
             assert!(
                 lift < 1.3,

@@ -66,6 +66,10 @@ pub struct TrainArgs {
     /// The validation score that picks the best epoch: cider-d, bleu4 or val-loss.
     #[arg(long, default_value = "cider-d", value_parser = parse_selection)]
     selection: Selection,
+    /// PCA-whiten the features to this many dimensions before the decoder (0: only
+    /// standardise each dimension, as the seed's model did).
+    #[arg(long, default_value_t = 256)]
+    whiten: usize,
     /// Train the blind baseline: features shuffled across images every epoch, so the model
     /// cannot see the image (compare its scores and grounding with a real model's).
     #[arg(long)]
@@ -122,7 +126,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         .with_val_images(args.val_images)
         .with_conditioning(args.conditioning)
         .with_selection(args.selection)
-        .with_blind(args.blind);
+        .with_blind(args.blind)
+        .with_d_whitened((args.whiten > 0).then_some(args.whiten));
     let summary = train(
         &config,
         TrainOptions {
