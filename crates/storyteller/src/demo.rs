@@ -169,48 +169,39 @@ pub fn run_demo(out: &Path, config: &DemoConfig, device: &Device) -> Result<Demo
     )?;
     let features = storyteller_data::FeatureCache::open(&features_path)?;
 
-    let encoder_ref = |model_dir: &Path| EncoderRef {
-        weights: reference_path(&weights, model_dir),
-        hash: encoder.weights_hash().to_owned(),
-    };
     let train_config = config.train.clone().with_seed(config.seed);
-    let model_dir = out.join("model");
-    say("training the decoder");
-    let summary: TrainSummary = train(
-        &train_config,
-        TrainOptions {
-            dataset: &dataset,
-            features: &features,
-            encoder: encoder_ref(&model_dir),
-            out_dir: &model_dir,
-            resume: false,
-            data_parallel: Vec::new(),
-            stop_after: None,
-            progress: config.progress,
-        },
-        device,
-    )?;
-    for warning in &summary.warnings {
-        say(warning);
-    }
-    let blind_dir = out.join("blind-model");
-    let blind_summary = if config.blind_baseline {
-        say("training the blind baseline (features shuffled across images)");
-        let summary = train(
-            &train_config.clone().with_blind(true),
+    let train_into = |model_dir: &Path, train_config: &TrainConfig| {
+        train(
+            train_config,
             TrainOptions {
                 dataset: &dataset,
                 features: &features,
-                encoder: encoder_ref(&blind_dir),
-                out_dir: &blind_dir,
+                encoder: EncoderRef {
+                    weights: reference_path(&weights, model_dir),
+                    hash: encoder.weights_hash().to_owned(),
+                },
+                out_dir: model_dir,
                 resume: false,
                 data_parallel: Vec::new(),
                 stop_after: None,
                 progress: config.progress,
             },
             device,
-        )?;
-        Some(summary)
+        )
+    };
+    let model_dir = out.join("model");
+    say("training the decoder");
+    let summary: TrainSummary = train_into(&model_dir, &train_config)?;
+    for warning in &summary.warnings {
+        say(warning);
+    }
+    let blind_dir = out.join("blind-model");
+    let blind_summary = if config.blind_baseline {
+        say("training the blind baseline (features shuffled across images)");
+        Some(train_into(
+            &blind_dir,
+            &train_config.clone().with_blind(true),
+        )?)
     } else {
         None
     };

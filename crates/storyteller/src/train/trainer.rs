@@ -187,7 +187,7 @@ pub fn train(
     let (mean, std) = feature_statistics(features, &train_examples.rows);
     let whitening = config
         .d_whitened
-        .map(|k| whitening(features, &train_examples.rows, &mean, k, device));
+        .map(|k| whitening(features, &train_examples.rows, &mean, k));
     let decoder_config = CaptionDecoderConfig::new(vocab.len())
         .with_d_feature(features.width())
         .with_d_embed(config.d_embed)

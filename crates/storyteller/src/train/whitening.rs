@@ -3,12 +3,14 @@
 //!
 //! The whitening is the top `k` eigenvectors of the features' covariance, each divided by
 //! the square root of its eigenvalue, found by randomised subspace iteration (Halko,
-//! Martinsson and Tropp, 2011): the covariance and its products run as matrix products on
-//! the device; the small problems (orthonormalising `d × (k + 16)` columns, the
-//! `(k + 16)²` eigenproblem) run on the host in f64. Deterministic: the start subspace comes
-//! from a fixed seed, not from the device's random generator.
+//! Martinsson and Tropp, 2011), all on the host in f64: the covariance and its products
+//! row-parallel (each output row summed in a fixed order), the small problems
+//! (orthonormalising `d × (k + 16)` columns, the `(k + 16)²` eigenproblem) sequentially.
+//! Bit-for-bit deterministic, whatever the thread count: a device matmul splits its work by
+//! the threads available, and a whitening that differs in the last bit would break exact
+//! resumption. The start subspace comes from a fixed seed, not the device's generator.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
 use storyteller_data::FeatureCache;
 
 /// Extra directions carried through the iteration beyond the `k` kept (oversampling).
@@ -49,7 +51,6 @@ pub(crate) fn whitening(
     rows: &[usize],
     mean: &[f32],
     d_whitened: usize,
-    device: &Device,
 ) -> (Vec<f32>, usize) {
     let distinct = distinct_rows(rows);
     let d = features.width();
@@ -57,24 +58,27 @@ pub(crate) fn whitening(
     let k = d_whitened.min(n.saturating_sub(1)).min(d).max(1);
     let m = (k + OVERSAMPLE).min(d);
 
-    let mut centred = vec![0.0f32; n * d];
+    let mut centred = vec![0.0f64; n * d];
+    let mut row = vec![0.0f32; d];
     for (i, &r) in distinct.iter().enumerate() {
-        let row = &mut centred[i * d..(i + 1) * d];
-        features.copy_row(r, row);
-        for (v, mu) in row.iter_mut().zip(mean) {
-            *v -= mu;
+        features.copy_row(r, &mut row);
+        for ((out, v), mu) in centred[i * d..(i + 1) * d].iter_mut().zip(&row).zip(mean) {
+            *out = f64::from(v - mu);
         }
     }
-    let x: Tensor<2> = Tensor::from_data(TensorData::new(centred, [n, d]), device);
-    let covariance = x.clone().transpose().matmul(x).div_scalar(n.max(1) as f32);
+    let covariance = covariance(&centred, n, d);
 
     let mut basis = orthonormal_columns(start_subspace(d, m), d, m);
     for _ in 0..ITERATIONS {
-        let product = covariance.clone().matmul(to_tensor(&basis, d, m, device));
-        basis = orthonormal_columns(to_host(product), d, m);
+        basis = orthonormal_columns(multiply(&covariance, &basis, d, d, m), d, m);
     }
-    let q = to_tensor(&basis, d, m, device);
-    let small = to_host(q.clone().transpose().matmul(covariance.matmul(q)));
+    let product = multiply(&covariance, &basis, d, d, m);
+    let mut small = vec![0.0f64; m * m];
+    for i in 0..m {
+        for j in 0..m {
+            small[i * m + j] = (0..d).map(|r| basis[r * m + i] * product[r * m + j]).sum();
+        }
+    }
     let (values, vectors) = symmetric_eigen(small, m);
 
     let mut order: Vec<usize> = (0..m).collect();
@@ -115,20 +119,37 @@ fn start_subspace(d: usize, m: usize) -> Vec<f64> {
         .collect()
 }
 
-fn to_tensor(values: &[f64], rows: usize, cols: usize, device: &Device) -> Tensor<2> {
-    let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
-    Tensor::from_data(TensorData::new(data, [rows, cols]), device)
+/// `XᵀX / n` of a row-major `[n, d]` matrix, `[d, d]` row-major.
+fn covariance(x: &[f64], n: usize, d: usize) -> Vec<f64> {
+    let mut c = vec![0.0f64; d * d];
+    c.par_chunks_mut(d).enumerate().for_each(|(i, out)| {
+        for r in 0..n {
+            let xi = x[r * d + i];
+            if xi != 0.0 {
+                for (o, xj) in out.iter_mut().zip(&x[r * d..(r + 1) * d]) {
+                    *o += xi * xj;
+                }
+            }
+        }
+        for o in out.iter_mut() {
+            *o /= n.max(1) as f64;
+        }
+    });
+    c
 }
 
-fn to_host(tensor: Tensor<2>) -> Vec<f64> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("an f32 tensor")
-        .into_iter()
-        .map(f64::from)
-        .collect()
+/// `A·B` of row-major `[rows, inner]` and `[inner, cols]` matrices.
+fn multiply(a: &[f64], b: &[f64], rows: usize, inner: usize, cols: usize) -> Vec<f64> {
+    let mut out = vec![0.0f64; rows * cols];
+    out.par_chunks_mut(cols).enumerate().for_each(|(i, out)| {
+        for k in 0..inner {
+            let aik = a[i * inner + k];
+            for (o, bkj) in out.iter_mut().zip(&b[k * cols..(k + 1) * cols]) {
+                *o += aik * bkj;
+            }
+        }
+    });
+    out
 }
 
 /// Orthonormalises the columns of a `[d, m]` row-major matrix by modified Gram–Schmidt,
