@@ -106,7 +106,7 @@ fn distinct_rows(rows: &[usize]) -> Vec<usize> {
 
 /// A `[d, m]` matrix of SplitMix64 uniforms in `[-1, 1)`.
 fn start_subspace(d: usize, m: usize) -> Vec<f64> {
-    let mut state = 0x5eed_0f_f00du64;
+    let mut state = 0x005e_ed0f_f00d_u64;
     (0..d * m)
         .map(|_| {
             state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
