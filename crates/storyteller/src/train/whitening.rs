@@ -252,6 +252,56 @@ mod tests {
         assert!((trace - 8.0).abs() < 1e-10);
     }
 
+    /// Whitened training features have the identity covariance in the kept directions, and
+    /// the projection is the same bit for bit on every call.
+    #[test]
+    fn whitened_features_are_decorrelated_with_unit_variance() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.safetensors");
+        let (n, d, k) = (120, 24, 6);
+        let mut writer = storyteller_data::FeatureCacheWriter::create(
+            &path,
+            storyteller_data::CacheKey::new("enc", &"pre", d),
+        )
+        .unwrap();
+        // Correlated features: a common component plus a few independent ones at other scales.
+        let noise = start_subspace(n, d);
+        for i in 0..n {
+            let common = noise[i * d] * 5.0;
+            let row: Vec<f32> = (0..d)
+                .map(|j| (common + noise[i * d + j] * (1.0 + j as f64 / 4.0) + 10.0) as f32)
+                .collect();
+            writer.push(format!("{i}"), &row).unwrap();
+        }
+        writer.finish().unwrap();
+        let cache = FeatureCache::open(&path).unwrap();
+        let rows: Vec<usize> = (0..n).collect();
+        let (mean, _) = feature_statistics(&cache, &rows);
+        let (matrix, kept) = whitening(&cache, &rows, &mean, k);
+        assert_eq!(kept, k);
+        assert_eq!(whitening(&cache, &rows, &mean, k).0, matrix);
+        let mut projected = vec![0.0f64; n * k];
+        let mut row = vec![0.0f32; d];
+        for i in 0..n {
+            cache.copy_row(i, &mut row);
+            for c in 0..k {
+                projected[i * k + c] = (0..d)
+                    .map(|j| f64::from(row[j] - mean[j]) * f64::from(matrix[j * k + c]))
+                    .sum();
+            }
+        }
+        let covariance = covariance(&projected, n, k);
+        for a in 0..k {
+            for b in 0..k {
+                let expected = if a == b { 1.0 } else { 0.0 };
+                let got = covariance[a * k + b];
+                assert!((got - expected).abs() < 1e-3, "cov[{a}][{b}] = {got}");
+            }
+        }
+        // More directions than the data has: capped at images - 1.
+        assert_eq!(whitening(&cache, &rows[..5], &mean, k).1, 4);
+    }
+
     #[test]
     fn columns_come_out_orthonormal() {
         let (d, m) = (40, 7);
