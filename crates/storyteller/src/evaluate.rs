@@ -114,26 +114,22 @@ pub fn evaluate(
             storyteller_metrics::evaluate(&corpus, BleuFlavour::Coco)?,
         ));
     }
-    let grounding_reports = match SceneTruth::load(dataset.root())? {
-        Some(truth) => {
-            let scenes: Vec<_> = scored.iter().map(|item| truth.get(&item.id)).collect();
-            if scenes.iter().all(Option::is_some) {
-                searches
-                    .iter()
-                    .enumerate()
-                    .map(|(s, (name, _))| {
-                        let pairs: Vec<_> = hypotheses[s]
-                            .iter()
-                            .zip(&scenes)
-                            .map(|(h, scene)| (h.as_str(), scene.expect("checked above")))
-                            .collect();
-                        (name.clone(), grounding(&pairs, GROUNDING_SEED))
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            }
-        }
+    // Scored against the scenes only when every scored image has one.
+    let scenes = SceneTruth::load(dataset.root())?.and_then(|truth| {
+        scored
+            .iter()
+            .map(|item| truth.get(&item.id).cloned())
+            .collect::<Option<Vec<_>>>()
+    });
+    let grounding_reports = match &scenes {
+        Some(scenes) => searches
+            .iter()
+            .zip(&hypotheses)
+            .map(|((name, _), captions)| {
+                let pairs: Vec<_> = captions.iter().map(String::as_str).zip(scenes).collect();
+                (name.clone(), grounding(&pairs, GROUNDING_SEED))
+            })
+            .collect(),
         None => Vec::new(),
     };
     let per_image = scored

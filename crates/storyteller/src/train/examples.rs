@@ -48,15 +48,7 @@ impl CaptionExamples {
     /// keeps its own features when there are two or more). All captions of an image share
     /// its new row. Used to train the blind baseline, which cannot see the image.
     pub fn with_shuffled_features(&self, seed: u64, round: usize) -> Self {
-        let mut distinct = self.rows.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        let order = epoch_order(distinct.len(), seed ^ 0x0062_6c69_6e64, round);
-        let mut replacement = std::collections::HashMap::with_capacity(distinct.len());
-        for (k, &from) in order.iter().enumerate() {
-            let to = order[(k + 1) % order.len()];
-            replacement.insert(distinct[from], distinct[to]);
-        }
+        let replacement = feature_derangement(&self.rows, seed, round);
         Self {
             rows: self.rows.iter().map(|r| replacement[r]).collect(),
             captions: self.captions.clone(),
@@ -107,6 +99,25 @@ impl CaptionExamples {
             targets: Tensor::<2, Int>::from_data(TensorData::new(targets, [n, steps]), device),
         }
     }
+}
+
+/// Where each distinct feature row of `rows` moves in round `round` of the blind shuffle: the
+/// distinct rows in a random order seeded by `seed` and `round`, each mapped to the next in
+/// that order (no row maps to itself when there are two or more).
+pub(crate) fn feature_derangement(
+    rows: &[usize],
+    seed: u64,
+    round: usize,
+) -> std::collections::HashMap<usize, usize> {
+    let mut distinct = rows.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let order = epoch_order(distinct.len(), seed ^ 0x0062_6c69_6e64, round);
+    order
+        .iter()
+        .enumerate()
+        .map(|(k, &from)| (distinct[from], distinct[order[(k + 1) % order.len()]]))
+        .collect()
 }
 
 /// A deterministic permutation of `0..n` for epoch `epoch` of a run seeded with `seed`

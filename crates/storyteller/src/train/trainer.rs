@@ -8,8 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use storyteller_data::{FeatureCache, Flickr30k, ImageItem, PAD, PreprocessConfig, Split, Vocab};
 use storyteller_decoder::train::{TrainStep, inference_copy};
 use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig};
-use storyteller_metrics::Corpus;
-use storyteller_metrics::bleu::BleuFlavour;
+use storyteller_metrics::bleu::coco_bleu;
+use storyteller_metrics::{CiderConfig, Corpus, cider_d};
 use storyteller_search::GreedySearch;
 
 use crate::error::{Result, StorytellerError, io_error};
@@ -17,8 +17,8 @@ use crate::model_dir::{
     DECODER_FILE, EncoderRef, ModelConfig, VOCAB_FILE, save_decoder, write_bytes,
 };
 use crate::train::checkpoint::{self, CHECKPOINT_FORMAT, EpochMetrics, TrainState};
-use crate::train::examples::{CaptionExamples, epoch_order};
-use crate::train::whitening::{feature_statistics, whitening};
+use crate::train::examples::{CaptionExamples, epoch_order, feature_derangement};
+use crate::train::whitening::{feature_statistics, whitened_width, whitening};
 use crate::train::{Selection, TrainConfig, plot};
 
 /// Images decoded per validation search batch.
@@ -76,22 +76,10 @@ struct Validation {
 impl Validation {
     /// Gives every validation image another one's features, once (blind training).
     fn shuffle_features(&mut self, seed: u64) {
-        let images = CaptionExamples {
-            rows: self.rows.clone(),
-            captions: vec![Vec::new(); self.rows.len()],
+        let moved = feature_derangement(&self.rows, seed, 0);
+        for row in self.examples.rows.iter_mut().chain(self.rows.iter_mut()) {
+            *row = moved[&*row];
         }
-        .with_shuffled_features(seed, 0);
-        let moved: std::collections::HashMap<usize, usize> = self
-            .rows
-            .iter()
-            .copied()
-            .zip(images.rows.iter().copied())
-            .collect();
-        self.examples = CaptionExamples {
-            rows: self.examples.rows.iter().map(|r| moved[r]).collect(),
-            captions: self.examples.captions.clone(),
-        };
-        self.rows = images.rows;
     }
 }
 
@@ -182,12 +170,11 @@ pub fn train(
         ));
     }
 
-    // Feature statistics of the training images (cheap; needed only for a fresh start, but
-    // the whitening width they fix is part of the decoder config a resume must match).
-    let (mean, std) = feature_statistics(features, &train_examples.rows);
-    let whitening = config
+    // The whitening width is part of the decoder config a resume must match; the
+    // statistics and the projection themselves are computed only for a fresh start.
+    let d_whitened = config
         .d_whitened
-        .map(|k| whitening(features, &train_examples.rows, &mean, k));
+        .map(|k| whitened_width(k, &train_examples.rows, features.width()));
     let decoder_config = CaptionDecoderConfig::new(vocab.len())
         .with_d_feature(features.width())
         .with_d_embed(config.d_embed)
@@ -195,7 +182,7 @@ pub fn train(
         .with_n_layers(config.n_layers)
         .with_dropout(config.dropout)
         .with_conditioning(config.conditioning)
-        .with_d_whitened(whitening.as_ref().map(|(_, k)| *k));
+        .with_d_whitened(d_whitened);
     decoder_config.validate()?;
 
     // A loss 100 times that of a uniform guess is an explosion, not learning.
@@ -253,12 +240,16 @@ pub fn train(
                 decoder: decoder_config.clone(),
                 encoder_hash: encoder.hash.clone(),
             };
+            let (mean, std) = feature_statistics(features, &train_examples.rows);
             let decoder = decoder_config.init(&train_device)?.materialized();
-            let decoder = match &whitening {
+            let decoder = match d_whitened {
                 // Whitening divides by the principal components' spread: centre only.
-                Some((matrix, _)) => decoder
-                    .set_feature_statistics(&mean, &vec![1.0; mean.len()])
-                    .set_feature_whitening(matrix),
+                Some(k) => {
+                    let (matrix, _) = whitening(features, &train_examples.rows, &mean, k);
+                    decoder
+                        .set_feature_statistics(&mean, &vec![1.0; mean.len()])
+                        .set_feature_whitening(&matrix)
+                }
                 None => decoder.set_feature_statistics(&mean, &std),
             };
             (decoder, state)
@@ -497,11 +488,10 @@ fn validate(
                 .collect::<Vec<_>>()
         }),
     ))?;
-    let scores = storyteller_metrics::evaluate(&corpus, BleuFlavour::Coco)?;
     Ok(ValidationScores {
         loss: loss_sum / weight.max(1) as f64,
-        bleu4: scores.bleu4,
-        cider_d: scores.cider_d,
+        bleu4: coco_bleu(&corpus, 4)?.corpus[3],
+        cider_d: cider_d(&corpus, CiderConfig::default())?.mean,
         distinct,
     })
 }

@@ -55,7 +55,7 @@ pub(crate) fn whitening(
     let distinct = distinct_rows(rows);
     let d = features.width();
     let n = distinct.len();
-    let k = d_whitened.min(n.saturating_sub(1)).min(d).max(1);
+    let k = whitened_width(d_whitened, rows, d);
     let m = (k + OVERSAMPLE).min(d);
 
     let mut centred = vec![0.0f64; n * d];
@@ -95,6 +95,13 @@ pub(crate) fn whitening(
         }
     }
     (matrix, k)
+}
+
+/// The width [`whitening`] gives: `d_whitened` capped at the number of distinct images less
+/// one (the rank of their covariance) and at the feature width `d`.
+pub(crate) fn whitened_width(d_whitened: usize, rows: &[usize], d: usize) -> usize {
+    let n = distinct_rows(rows).len();
+    d_whitened.min(n.saturating_sub(1)).min(d).max(1)
 }
 
 fn distinct_rows(rows: &[usize]) -> Vec<usize> {
