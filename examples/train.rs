@@ -35,6 +35,7 @@ fn main() -> anyhow::Result<()> {
             out_dir: out.as_ref(),
             resume: false,
             data_parallel: Vec::new(),
+            reduction: Default::default(),
             stop_after: None,
             progress: true,
         },

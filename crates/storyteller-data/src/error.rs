@@ -119,6 +119,13 @@ pub enum DataError {
         /// What is wrong with it (the entry and field, where there is one).
         reason: String,
     },
+    /// Feature shards that do not make one cache: a shard missing or given twice, shards of
+    /// different image lists or shard counts, an image in two shards.
+    #[error("cannot merge the feature shards: {reason}")]
+    ShardMerge {
+        /// What is wrong, naming the shard or file.
+        reason: String,
+    },
     /// A configuration value or argument is out of range.
     #[error("invalid configuration: {reason}")]
     InvalidConfig {

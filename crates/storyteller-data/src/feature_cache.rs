@@ -2,10 +2,12 @@
 //! `.safetensors` file, memory-mapped for reading, written atomically,
 //! resumable.
 //!
-//! Layout (DESIGN.md, read by other tools): tensor `features`, f32
-//! `[N, width]` (2048 for ResNet-50); metadata `image_ids` (JSON list of the
-//! row ids, in row order), `encoder` (a hash of the encoder weights) and
-//! `preprocess` (JSON of the [`PreprocessConfig`](crate::PreprocessConfig)).
+//! Layout (read by other tools): tensor `features`, f32 `[N, width]` (2048 for
+//! ResNet-50); metadata `image_ids` (JSON list of the row ids, in row order: sorted by
+//! id, so the same images give the same file whatever order they were encoded in),
+//! `encoder` (a hash of the encoder weights), `preprocess` (JSON of the
+//! [`PreprocessConfig`](crate::PreprocessConfig)) and, in the cache of one shard of a
+//! sharded extraction only, `shard` (JSON of a [`ShardRecord`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -17,6 +19,10 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::atomic::write_atomic;
 use crate::error::{DataError, Result};
+use crate::shard::ShardRecord;
+
+/// Metadata key of a shard cache's [`ShardRecord`].
+const SHARD_KEY: &str = "shard";
 
 /// Name of the features tensor.
 pub const FEATURES: &str = "features";
@@ -112,6 +118,7 @@ pub struct FeatureCache {
     key: CacheKey,
     ids: Vec<String>,
     index: HashMap<String, usize>,
+    shard: Option<ShardRecord>,
 }
 
 impl FeatureCache {
@@ -143,6 +150,11 @@ impl FeatureCache {
             .map_err(|e| invalid(format!("image_ids is not a JSON list of strings ({e})")))?;
         let encoder = field("encoder")?;
         let preprocess = field("preprocess")?;
+        let shard = meta
+            .get(SHARD_KEY)
+            .map(|json| serde_json::from_str::<ShardRecord>(json))
+            .transpose()
+            .map_err(|e| invalid(format!("shard is not a shard record ({e})")))?;
         let view = tensors
             .tensor(FEATURES)
             .map_err(|_| invalid(format!("no {FEATURES:?} tensor")))?;
@@ -184,6 +196,7 @@ impl FeatureCache {
             key,
             ids,
             index,
+            shard,
         })
     }
 
@@ -207,6 +220,11 @@ impl FeatureCache {
     /// Feature width.
     pub fn width(&self) -> usize {
         self.key.width
+    }
+
+    /// Which shard of a sharded extraction this cache holds; `None` for a whole cache.
+    pub fn shard(&self) -> Option<&ShardRecord> {
+        self.shard.as_ref()
     }
 
     /// Number of rows.
@@ -294,6 +312,7 @@ pub struct FeatureCacheWriter {
     seen: HashSet<String>,
     data: Vec<f32>,
     dirty: bool,
+    shard: Option<ShardRecord>,
 }
 
 impl FeatureCacheWriter {
@@ -311,22 +330,55 @@ impl FeatureCacheWriter {
             seen: HashSet::new(),
             data: Vec::new(),
             dirty: true,
+            shard: None,
         })
     }
 
     /// Resumes the cache at `path` if there is one (refusing it if it was made
-    /// with another key), or starts an empty one.
+    /// with another key, or if it holds one shard of a sharded extraction), or starts an
+    /// empty one.
     pub fn open_or_create(path: impl AsRef<Path>, key: CacheKey) -> Result<Self> {
-        let path = path.as_ref();
+        Self::resume(path.as_ref(), key, None)
+    }
+
+    /// [`open_or_create`](Self::open_or_create) for one shard of a sharded extraction: the
+    /// cache records `record`; an existing cache must hold the same shard (of the same
+    /// count). A changed image list (images added) is accepted and recorded: an image's
+    /// shard depends on its id only.
+    pub fn open_or_create_shard(
+        path: impl AsRef<Path>,
+        key: CacheKey,
+        record: ShardRecord,
+    ) -> Result<Self> {
+        Self::resume(path.as_ref(), key, Some(record))
+    }
+
+    fn resume(path: &Path, key: CacheKey, shard: Option<ShardRecord>) -> Result<Self> {
+        let mut writer = Self::create(path, key.clone())?;
+        writer.shard = shard;
         if !path.exists() {
-            return Self::create(path, key);
+            return Ok(writer);
         }
         let cache = FeatureCache::open_expecting(path, &key)?;
-        let mut writer = Self::create(path, key)?;
+        let found = cache.shard().map(|r| r.shard);
+        let wanted = writer.shard.as_ref().map(|r| r.shard);
+        if found != wanted {
+            let describe = |s: Option<crate::Shard>| {
+                s.map_or("a whole (unsharded) cache".to_owned(), |s| format!("shard {s}"))
+            };
+            return Err(DataError::InvalidCache {
+                path: path.to_owned(),
+                reason: format!(
+                    "it holds {}, but {} was asked for; write to another file",
+                    describe(found),
+                    describe(wanted)
+                ),
+            });
+        }
+        writer.dirty = cache.shard() != writer.shard.as_ref();
         writer.data = cache.to_vec();
         writer.ids = cache.image_ids().to_vec();
         writer.seen = writer.ids.iter().cloned().collect();
-        writer.dirty = false;
         Ok(writer)
     }
 
@@ -376,21 +428,37 @@ impl FeatureCacheWriter {
         if !self.dirty {
             return Ok(());
         }
-        let bytes: Vec<u8> = self.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        // Rows in id order: the file depends on the set of rows, not on the order in which
+        // they were encoded (one run, a resumed one, or merged shards).
+        let width = self.key.width;
+        let mut order: Vec<usize> = (0..self.ids.len()).collect();
+        order.sort_unstable_by(|&a, &b| self.ids[a].cmp(&self.ids[b]));
+        let ids: Vec<&String> = order.iter().map(|&i| &self.ids[i]).collect();
+        let bytes: Vec<u8> = order
+            .iter()
+            .flat_map(|&i| &self.data[i * width..(i + 1) * width])
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let safetensors_error = |source| DataError::Safetensors {
             path: self.path.clone(),
             source,
         };
         let view = TensorView::new(Dtype::F32, vec![self.ids.len(), self.key.width], &bytes)
             .map_err(safetensors_error)?;
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             (
                 "image_ids".to_owned(),
-                serde_json::to_string(&self.ids).expect("strings serialise"),
+                serde_json::to_string(&ids).expect("strings serialise"),
             ),
             ("encoder".to_owned(), self.key.encoder.clone()),
             ("preprocess".to_owned(), self.key.preprocess.clone()),
         ]);
+        if let Some(record) = &self.shard {
+            metadata.insert(
+                SHARD_KEY.to_owned(),
+                serde_json::to_string(record).expect("a shard record serialises"),
+            );
+        }
         let file = safetensors::serialize([(FEATURES, view)], Some(metadata))
             .map_err(safetensors_error)?;
         write_atomic(&self.path, |w| w.write_all(&file))?;

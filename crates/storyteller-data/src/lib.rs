@@ -35,6 +35,8 @@ mod flickr30k;
 mod grounding;
 mod preprocess;
 mod resize;
+mod shard;
+mod feature_merge;
 mod rng;
 mod split;
 mod synth;
@@ -58,7 +60,9 @@ pub use preprocess::{
     Batch, IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig, preprocess, preprocess_batch,
     preprocess_file, preprocess_into, resized_size,
 };
+pub use feature_merge::{MergeSummary, merge_shards};
 pub use resize::resize_bilinear;
+pub use shard::{Shard, ShardRecord, image_list_fingerprint};
 pub use split::{Split, SplitConfig};
 /// The project tokenizer (re-exported from `storyteller-metrics`): lowercase,
 /// punctuation deleted, whitespace split.

@@ -183,6 +183,7 @@ pub fn run_demo(out: &Path, config: &DemoConfig, device: &Device) -> Result<Demo
                 out_dir: model_dir,
                 resume: false,
                 data_parallel: Vec::new(),
+                reduction: Default::default(),
                 stop_after: None,
                 progress: config.progress,
             },

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use storyteller::Conditioning;
 use storyteller::model_dir::reference_path;
-use storyteller::train::{Selection, TrainConfig, TrainOptions, train};
+use storyteller::train::{GradientReduction, Selection, TrainConfig, TrainOptions, train};
 use storyteller::{EncoderRef, FeatureCache, Flickr30k};
 
 /// Arguments of `storyteller train`.
@@ -84,9 +84,56 @@ pub struct TrainArgs {
     /// data-parallel, splitting every batch across the devices.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// How data-parallel workers combine gradients: auto (all-reduce between distinct CUDA
+    /// devices, gather otherwise), gather (sum on the first device) or all-reduce (Burn's
+    /// NCCL collective; CUDA only).
+    #[arg(long, default_value = "auto", value_parser = parse_reduce)]
+    reduce: ReduceChoice,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `--reduce`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReduceChoice {
+    /// All-reduce between distinct CUDA devices, gather otherwise.
+    Auto,
+    /// Always gather.
+    Gather,
+    /// Always all-reduce.
+    AllReduce,
+}
+
+/// Parses `--reduce`.
+pub fn parse_reduce(value: &str) -> Result<ReduceChoice, String> {
+    match value {
+        "auto" => Ok(ReduceChoice::Auto),
+        "gather" => Ok(ReduceChoice::Gather),
+        "all-reduce" => Ok(ReduceChoice::AllReduce),
+        other => Err(format!("expected auto, gather or all-reduce, not {other:?}")),
+    }
+}
+
+/// The gradient reduction for the `--device` list `names`.
+fn reduction(choice: ReduceChoice, names: &[&str]) -> anyhow::Result<GradientReduction> {
+    let distinct: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+    let all_cuda = names.iter().all(|n| n.split(':').next() == Some("cuda"));
+    let collective = all_cuda && distinct.len() == names.len() && names.len() > 1;
+    match choice {
+        ReduceChoice::Gather => Ok(GradientReduction::Gather),
+        ReduceChoice::Auto if collective => Ok(GradientReduction::AllReduce),
+        ReduceChoice::Auto => Ok(GradientReduction::Gather),
+        ReduceChoice::AllReduce => {
+            anyhow::ensure!(
+                collective,
+                "--reduce all-reduce needs two or more distinct CUDA devices (Burn 0.22.1 has \
+                 collectives only on CUDA), not --device {}",
+                names.join(",")
+            );
+            Ok(GradientReduction::AllReduce)
+        }
+    }
 }
 
 /// Parses `--conditioning`.
@@ -102,10 +149,11 @@ pub fn parse_selection(value: &str) -> Result<Selection, String> {
 
 /// Runs `storyteller train`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    let mut devices = args
-        .device
-        .split(',')
-        .map(crate::device::parse)
+    let names: Vec<&str> = args.device.split(',').map(str::trim).collect();
+    let reduction = reduction(args.reduce, &names)?;
+    let mut devices = names
+        .iter()
+        .map(|name| crate::device::parse(name))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let device = devices.remove(0);
     let dataset = Flickr30k::open(&args.dataset)?;
@@ -140,6 +188,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             out_dir: &args.out,
             resume: args.resume,
             data_parallel: devices,
+            reduction,
             stop_after: args.stop_after,
             progress: !args.json,
         },
@@ -164,4 +213,26 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         println!("{summary}; model in {}", args.out.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_all_reduces_only_between_distinct_cuda_devices() {
+        let auto = |names: &[&str]| reduction(ReduceChoice::Auto, names).unwrap();
+        assert_eq!(auto(&["cuda:0", "cuda:1"]), GradientReduction::AllReduce);
+        assert_eq!(auto(&["cuda:0"]), GradientReduction::Gather);
+        assert_eq!(auto(&["cuda:0", "cuda:0"]), GradientReduction::Gather);
+        assert_eq!(auto(&["cpu", "cpu"]), GradientReduction::Gather);
+        assert_eq!(auto(&["wgpu:0", "wgpu:1"]), GradientReduction::Gather);
+        assert_eq!(
+            reduction(ReduceChoice::Gather, &["cuda:0", "cuda:1"]).unwrap(),
+            GradientReduction::Gather
+        );
+        let err = reduction(ReduceChoice::AllReduce, &["cpu", "cpu"]).unwrap_err();
+        assert!(err.to_string().contains("CUDA"), "{err}");
+        assert!(parse_reduce("nccl").is_err());
+    }
 }

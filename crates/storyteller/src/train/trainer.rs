@@ -6,7 +6,7 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use storyteller_data::{FeatureCache, Flickr30k, ImageItem, PAD, PreprocessConfig, Split, Vocab};
-use storyteller_decoder::train::{TrainStep, inference_copy};
+use storyteller_decoder::train::{GradientReduction, TrainStep, inference_copy};
 use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig};
 use storyteller_metrics::bleu::coco_bleu;
 use storyteller_metrics::{CiderConfig, Corpus, cider_d};
@@ -24,6 +24,19 @@ use crate::train::{Selection, TrainConfig, plot};
 /// Images decoded per validation search batch.
 const VAL_BATCH: usize = 256;
 
+/// Training batches between reads of their losses (for the progress bar and the divergence
+/// check).
+const LOSS_READ_INTERVAL: usize = 8;
+
+/// Reads a run of batch losses (each `[1]`, on one device) with one host read.
+fn read_losses(losses: Vec<Tensor<1>>) -> Vec<f32> {
+    Tensor::cat(losses, 0)
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32 losses")
+}
+
 /// What a training run needs besides its [`TrainConfig`].
 #[derive(Debug)]
 pub struct TrainOptions<'a> {
@@ -40,6 +53,8 @@ pub struct TrainOptions<'a> {
     /// More devices for data-parallel training: every batch is split across the main
     /// device and these, gradients are summed, and one update is made (empty: one device).
     pub data_parallel: Vec<Device>,
+    /// How the data-parallel workers' gradients are combined (ignored with one device).
+    pub reduction: GradientReduction,
     /// Stop (as if interrupted) after this epoch; `None` runs to the end.
     pub stop_after: Option<usize>,
     /// Show progress bars.
@@ -108,6 +123,7 @@ pub fn train(
         out_dir,
         resume,
         data_parallel,
+        reduction,
         stop_after,
         progress,
     } = options;
@@ -191,7 +207,8 @@ pub fn train(
     let shard_devices: Vec<Device> = std::iter::once(train_device.clone())
         .chain(data_parallel.iter().map(|d| d.clone().autodiff()))
         .collect();
-    let mut step = TrainStep::new(&config.optimizer, PAD);
+    let mut step =
+        TrainStep::new(&config.optimizer, PAD).with_reduction(reduction, &shard_devices);
     let previous = checkpoint::load_state(out_dir)?;
     if resume && previous.is_none() {
         warnings.push(format!(
@@ -281,6 +298,9 @@ pub fn train(
         let batches: Vec<&[usize]> = order.chunks(config.batch_size.max(1)).collect();
         let bar = progress_bar(progress, batches.len() as u64, epoch, config.epochs);
         let mut loss_sum = 0.0f64;
+        // Batch losses stay on the device and are read every few batches: a read waits for
+        // the device, and the step itself never reads.
+        let mut pending: Vec<Tensor<1>> = Vec::with_capacity(LOSS_READ_INTERVAL);
         for (b, indices) in batches.iter().enumerate() {
             let per_device = indices.len().div_ceil(shard_devices.len());
             let shards: Vec<_> = indices
@@ -290,24 +310,32 @@ pub fn train(
                 .collect();
             let (next, loss) = step.step_sharded(decoder, &shards, learning_rate);
             decoder = next;
-            if !loss.is_finite() || loss > loss_limit {
-                bar.abandon();
-                return Err(StorytellerError::Diverged {
-                    epoch,
-                    batch: b + 1,
-                    loss,
-                    last_good: state.epoch,
-                    checkpoint: checkpoint::checkpoint_dir(out_dir),
-                });
+            pending.push(loss);
+            if pending.len() < LOSS_READ_INTERVAL && b + 1 < batches.len() {
+                continue;
             }
-            loss_sum += f64::from(loss);
+            let first = b + 1 - pending.len();
+            let losses = read_losses(std::mem::take(&mut pending));
+            for (i, &loss) in losses.iter().enumerate() {
+                if !loss.is_finite() || loss > loss_limit {
+                    bar.abandon();
+                    return Err(StorytellerError::Diverged {
+                        epoch,
+                        batch: first + i + 1,
+                        loss,
+                        last_good: state.epoch,
+                        checkpoint: checkpoint::checkpoint_dir(out_dir),
+                    });
+                }
+                loss_sum += f64::from(loss);
+            }
             let rate =
                 ((b + 1) * config.batch_size) as f64 / started.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!(
                 "loss {:.3}  {rate:.0} captions/s",
                 loss_sum / (b + 1) as f64
             ));
-            bar.inc(1);
+            bar.set_position((b + 1) as u64);
         }
         bar.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();

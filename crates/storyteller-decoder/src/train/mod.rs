@@ -5,9 +5,14 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Bytes, Int, Tensor};
+use burn::tensor::{Bytes, Device, Int, Tensor};
 
 use crate::CaptionDecoder;
+
+mod parallel;
+
+pub use parallel::GradientReduction;
+use parallel::{Collective, run_concurrently, shard_gradients, target_shares};
 
 /// Optimiser settings; serialised with the training config.
 #[derive(Config, Debug, PartialEq)]
@@ -60,6 +65,7 @@ pub fn masked_cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>, pad: u32
 pub struct TrainStep {
     optimizer: ModuleOptimizer,
     pad: u32,
+    collective: Option<Collective>,
 }
 
 impl TrainStep {
@@ -75,6 +81,29 @@ impl TrainStep {
         Self {
             optimizer: adam.init(),
             pad,
+            collective: None,
+        }
+    }
+
+    /// Combines the gradients of [`step_sharded`](Self::step_sharded) with `reduction`
+    /// over `devices` (the shards' devices, in shard order). [`GradientReduction::AllReduce`]
+    /// starts Burn's communication server here; it stops when this step is dropped.
+    #[must_use]
+    pub fn with_reduction(mut self, reduction: GradientReduction, devices: &[Device]) -> Self {
+        self.collective = match reduction {
+            GradientReduction::AllReduce if devices.len() > 1 => {
+                Some(Collective::start(devices))
+            }
+            _ => None,
+        };
+        self
+    }
+
+    /// The gradient reduction in use.
+    pub fn reduction(&self) -> GradientReduction {
+        match self.collective {
+            Some(_) => GradientReduction::AllReduce,
+            None => GradientReduction::Gather,
         }
     }
 
@@ -101,51 +130,58 @@ impl TrainStep {
         (self.optimizer.step(lr, decoder, grads), value)
     }
 
-    /// Data-parallel step: each shard's loss and gradients are computed on the shard's
-    /// device (where its tensors live) with a fork of `decoder`, the gradients are summed
-    /// on the parameters' devices, and Adam updates once.
+    /// Data-parallel step: one worker thread per shard forks `decoder` onto the shard's
+    /// device (where its tensors live) and computes the shard's loss and gradients there,
+    /// all workers at once; the gradients are combined (see [`GradientReduction`]) and Adam
+    /// updates once.
     ///
     /// Each shard's mean loss is weighted by its share of the non-`<pad>` targets, so the
     /// update equals the single-device step on the concatenated batch up to floating-point
-    /// rounding. With one shard this is [`step`](Self::step).
+    /// rounding. Nothing is read back to the host: the returned loss (the batch's, on the
+    /// first shard's device, before the update; NaN or infinite when training diverged)
+    /// is read when the caller wants it.
     ///
     /// # Panics
-    /// With no shard.
+    /// With no shard, or when a worker panics.
     pub fn step_sharded(
         &mut self,
         decoder: CaptionDecoder,
         shards: &[CaptionBatch],
         lr: f64,
-    ) -> (CaptionDecoder, f32) {
+    ) -> (CaptionDecoder, Tensor<1>) {
         assert!(!shards.is_empty(), "step_sharded needs at least one shard");
+        let main = shards[0].features.device();
         if shards.len() == 1 {
-            return self.step(decoder, &shards[0], lr);
+            let loss = self.loss(&decoder, &shards[0]);
+            let value = loss.clone().inner();
+            let grads = GradientsParams::from_grads(loss.backward(), &decoder);
+            return (self.optimizer.step(lr, decoder, grads), value);
         }
-        let tokens: Vec<f32> = shards
+        let (pad, collective) = (self.pad, self.collective.as_ref());
+        let jobs: Vec<_> = shards
             .iter()
-            .map(|s| {
-                s.targets
-                    .clone()
-                    .not_equal_elem(self.pad as i64)
-                    .int()
-                    .sum()
-                    .into_scalar::<i64>() as f32
+            .zip(target_shares(shards, pad))
+            .map(|(shard, share)| {
+                let replica = decoder.clone();
+                move || shard_gradients(replica, shard, share, pad, collective)
             })
             .collect();
-        let total = tokens.iter().sum::<f32>().max(1.0);
-        let mut grads = MultiGradientsParams::default();
-        let mut loss_sum = 0.0f32;
-        for (shard, &count) in shards.iter().zip(&tokens) {
-            let device = shard.features.device();
-            let replica = decoder.clone().fork(&device);
-            let loss = self.loss(&replica, shard) * (count / total);
-            loss_sum += loss.clone().into_scalar::<f32>();
-            grads.grads.push((
-                GradientsParams::from_grads(loss.backward(), &replica),
-                device,
-            ));
-        }
-        (self.optimizer.step_multi(lr, decoder, grads), loss_sum)
+        let results = run_concurrently(jobs);
+        let loss = results
+            .iter()
+            .map(|r| r.loss.clone().to_device(&main))
+            .reduce(|a, b| a + b)
+            .expect("at least two shards");
+        let decoder = if collective.is_some() {
+            // Every worker holds the sum; the first one's is on the model's device.
+            let first = results.into_iter().next().expect("at least two shards");
+            self.optimizer.step(lr, decoder, first.grads)
+        } else {
+            let mut grads = MultiGradientsParams::default();
+            grads.grads = results.into_iter().map(|r| (r.grads, r.device)).collect();
+            self.optimizer.step_multi(lr, decoder, grads)
+        };
+        (decoder, loss)
     }
 
     /// The optimiser state (Adam moments and step counts) as bytes, for a checkpoint.
@@ -165,6 +201,7 @@ impl TrainStep {
         Ok(Self {
             optimizer,
             pad: self.pad,
+            collective: self.collective,
         })
     }
 }
@@ -178,7 +215,7 @@ pub fn inference_copy(decoder: &CaptionDecoder) -> CaptionDecoder {
 mod tests {
     use super::*;
     use crate::CaptionDecoderConfig;
-    use burn::tensor::{Device, TensorData};
+    use burn::tensor::TensorData;
 
     fn batch(device: &Device) -> CaptionBatch {
         // Two images, two different captions: feature 0 -> "5 6", feature 1 -> "7 8 9".
@@ -241,6 +278,7 @@ mod tests {
             let (next, loss_a) = a.step(single, &whole, 1e-2);
             single = next;
             let (next, loss_b) = b.step_sharded(sharded, &shards, 1e-2);
+            let loss_b = loss_b.into_scalar::<f32>();
             sharded = next;
             assert!((loss_a - loss_b).abs() < 1e-5, "{loss_a} vs {loss_b}");
         }
