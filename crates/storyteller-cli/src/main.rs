@@ -28,6 +28,8 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Encode a dataset's images (or any folder of images) into a feature cache.
     Extract(commands::extract::ExtractArgs),
+    /// Feature caches: merge the shards of a sharded extraction.
+    Features(commands::features::FeaturesArgs),
     /// Train a caption decoder on cached features; writes a model directory.
     Train(commands::train::TrainArgs),
     /// Caption image files with a trained model.
@@ -46,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Dataset(args) => commands::dataset::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
         Command::Extract(args) => commands::extract::run(&args),
+        Command::Features(args) => commands::features::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Caption(args) => commands::caption::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use storyteller_data::{
-    CacheKey, DecodeLimits, FeatureCacheWriter, PreprocessConfig, preprocess_batch,
+    CacheKey, DecodeLimits, FeatureCacheWriter, PreprocessConfig, Shard, ShardRecord,
+    preprocess_batch,
 };
 use storyteller_encoder::Encoder;
 
@@ -21,6 +22,9 @@ pub struct ExtractOptions {
     pub flush_every: usize,
     /// Decoding limits (decompression-bomb guard).
     pub limits: DecodeLimits,
+    /// Encode only this shard of the images (see [`Shard`]), into a shard cache that
+    /// [`merge_shards`](storyteller_data::merge_shards) combines with the others.
+    pub shard: Option<Shard>,
 }
 
 impl Default for ExtractOptions {
@@ -29,6 +33,7 @@ impl Default for ExtractOptions {
             batch_size: 32,
             flush_every: 16,
             limits: DecodeLimits::default(),
+            shard: None,
         }
     }
 }
@@ -61,7 +66,9 @@ impl ExtractSummary {
 /// Batches are decoded and preprocessed in parallel (rayon) on a second thread while the
 /// device encodes the previous batch, so memory holds at most two batches of pixels.
 /// Unreadable images are skipped and listed in the summary. The cache records the encoder's
-/// weight hash and `preprocess`; resuming a cache made otherwise is refused.
+/// weight hash and `preprocess`; resuming a cache made otherwise is refused. With
+/// `options.shard`, only that shard's images are encoded and the cache records the shard
+/// and the whole image list; its [`ExtractSummary`] counts the shard's images only.
 ///
 /// # Errors
 /// The cache exists with another key, or cannot be written.
@@ -77,13 +84,26 @@ pub fn extract_features(
     let started = Instant::now();
     preprocess.validate()?;
     let key = CacheKey::new(encoder.weights_hash(), preprocess, encoder.d_feature());
-    let mut writer = FeatureCacheWriter::open_or_create(out, key)?;
-    let todo: Vec<&(String, PathBuf)> = images
+    let (mut writer, mine): (_, Vec<&(String, PathBuf)>) = match options.shard {
+        None => (
+            FeatureCacheWriter::open_or_create(out, key)?,
+            images.iter().collect(),
+        ),
+        Some(shard) => {
+            let record = ShardRecord::new(shard, images.iter().map(|(id, _)| id.as_str()));
+            (
+                FeatureCacheWriter::open_or_create_shard(out, key, record)?,
+                images.iter().filter(|(id, _)| shard.contains(id)).collect(),
+            )
+        }
+    };
+    let todo: Vec<&(String, PathBuf)> = mine
         .iter()
+        .copied()
         .filter(|(id, _)| !writer.contains(id))
         .collect();
     let mut summary = ExtractSummary {
-        already_cached: images.len() - todo.len(),
+        already_cached: mine.len() - todo.len(),
         ..Default::default()
     };
     let crop = preprocess.crop as usize;

@@ -35,7 +35,9 @@ pub use error::{Result, StorytellerError};
 pub use evaluate::{Evaluation, ImageCaptions, evaluate};
 pub use extract::{ExtractOptions, ExtractSummary, extract_features};
 pub use model_dir::{EncoderRef, ModelConfig};
-pub use storyteller_data::{FeatureCache, Flickr30k, PreprocessConfig, Split, Vocab};
+pub use storyteller_data::{
+    FeatureCache, Flickr30k, MergeSummary, PreprocessConfig, Shard, Split, Vocab, merge_shards,
+};
 pub use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig, Conditioning};
 pub use storyteller_encoder::Encoder;
 pub use storyteller_metrics::Scores;

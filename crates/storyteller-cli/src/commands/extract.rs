@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressStyle};
-use storyteller::{Encoder, ExtractOptions, Flickr30k, PreprocessConfig, extract_features};
+use storyteller::{
+    Encoder, ExtractOptions, Flickr30k, PreprocessConfig, Shard, extract_features,
+};
 
 /// File extensions `--images` picks up (case-insensitive).
 const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
@@ -39,6 +41,11 @@ pub struct ExtractArgs {
     /// Backend: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Encode only shard I of N (0 <= I < N) into a shard cache; run every shard (one
+    /// process per GPU or machine) and combine them with `storyteller features merge`. An
+    /// image's shard depends on its id only, so adding images moves none.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
     /// Print the summary as JSON (and no progress bar).
     #[arg(long)]
     json: bool,
@@ -98,6 +105,7 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
     let preprocess = PreprocessConfig::imagenet(args.image_size);
     let options = ExtractOptions {
         batch_size: args.batch_size,
+        shard: args.shard,
         ..ExtractOptions::default()
     };
 
@@ -117,7 +125,8 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
         &args.out,
         &options,
         &device,
-        &mut |summary, _| {
+        &mut |summary, todo| {
+            bar.set_length((summary.already_cached + todo) as u64);
             bar.set_position(
                 (summary.already_cached + summary.extracted + summary.failed.len()) as u64,
             );
@@ -134,6 +143,7 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
     if args.json {
         let json = serde_json::json!({
             "out": args.out,
+            "shard": args.shard.map(|s| s.to_string()),
             "encoder": encoder.weights_hash(),
             "preprocess": preprocess,
             "extracted": summary.extracted,
@@ -145,8 +155,11 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
+        let shard = args
+            .shard
+            .map_or(String::new(), |s| format!(" (shard {s})"));
         println!(
-            "{}: {} rows ({} encoded now at {:.1} images/s, {} already cached, {} unreadable skipped); encoder {}",
+            "{}{shard}: {} rows ({} encoded now at {:.1} images/s, {} already cached, {} unreadable skipped); encoder {}",
             args.out.display(),
             summary.rows,
             summary.extracted,

@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod demo;
 pub mod evaluate;
 pub mod extract;
+pub mod features;
 pub mod score;
 pub mod search_args;
 pub mod synth;
