@@ -57,7 +57,15 @@ fn shards_merge_into_the_unsharded_cache_and_bad_sets_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dataset = tmp.path().join("shapes");
     succeed(&[
-        "synth", "--out", path(&dataset), "--images", "24", "--size", "40", "--seed", "5",
+        "synth",
+        "--out",
+        path(&dataset),
+        "--images",
+        "24",
+        "--size",
+        "40",
+        "--seed",
+        "5",
     ]);
     let weights = tmp.path().join("encoder.bpk");
     let device = Device::flex();

@@ -364,7 +364,9 @@ impl FeatureCacheWriter {
         let wanted = writer.shard.as_ref().map(|r| r.shard);
         if found != wanted {
             let describe = |s: Option<crate::Shard>| {
-                s.map_or("a whole (unsharded) cache".to_owned(), |s| format!("shard {s}"))
+                s.map_or("a whole (unsharded) cache".to_owned(), |s| {
+                    format!("shard {s}")
+                })
             };
             return Err(DataError::InvalidCache {
                 path: path.to_owned(),

@@ -181,7 +181,9 @@ mod tests {
     }
 
     fn shards(dir: &Path, n: usize) -> Vec<PathBuf> {
-        (0..n).map(|i| write_shard(dir, &IDS, i, n, key())).collect()
+        (0..n)
+            .map(|i| write_shard(dir, &IDS, i, n, key()))
+            .collect()
     }
 
     #[test]
@@ -211,7 +213,8 @@ mod tests {
             assert_eq!(merged.shard(), None);
             assert_eq!(merged.key(), whole.key());
             assert_eq!(merged.image_ids(), whole.image_ids());
-            let bits = |c: &FeatureCache| c.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let bits =
+                |c: &FeatureCache| c.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&merged), bits(&whole));
         }
     }
@@ -227,7 +230,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let four = shards(dir.path(), 4);
 
-        let err = merge_error(&[four[0].clone(), four[1].clone(), four[3].clone()], dir.path());
+        let err = merge_error(
+            &[four[0].clone(), four[1].clone(), four[3].clone()],
+            dir.path(),
+        );
         assert!(err.contains("missing shard 2/4"), "{err}");
 
         let err = merge_error(&[four[0].clone(), four[0].clone()], dir.path());
@@ -304,6 +310,9 @@ mod tests {
         let err = FeatureCacheWriter::open_or_create(&path, key())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("whole (unsharded) cache was asked for"), "{err}");
+        assert!(
+            err.contains("whole (unsharded) cache was asked for"),
+            "{err}"
+        );
     }
 }

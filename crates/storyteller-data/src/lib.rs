@@ -31,13 +31,13 @@ mod atomic;
 mod decode;
 mod error;
 mod feature_cache;
+mod feature_merge;
 mod flickr30k;
 mod grounding;
 mod preprocess;
 mod resize;
-mod shard;
-mod feature_merge;
 mod rng;
+mod shard;
 mod split;
 mod synth;
 mod vocab;
@@ -46,6 +46,7 @@ pub use atomic::write_atomic;
 pub use decode::{DecodeLimits, decode_rgb, decode_rgb_bytes};
 pub use error::{DataError, Result};
 pub use feature_cache::{CacheKey, DEFAULT_WIDTH, FEATURES, FeatureCache, FeatureCacheWriter};
+pub use feature_merge::{MergeSummary, merge_shards};
 pub use flickr30k::{
     Caption, CaptionItem, CaptionPairs, DatasetSummary, Detected, Flickr30k, Flickr30kSplit,
     IMAGE_DIRS, ImageItem, KAGGLE_FILE, KARPATHY_FILE, Layout, LoadOptions, SplitCounts,
@@ -60,7 +61,6 @@ pub use preprocess::{
     Batch, IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig, preprocess, preprocess_batch,
     preprocess_file, preprocess_into, resized_size,
 };
-pub use feature_merge::{MergeSummary, merge_shards};
 pub use resize::resize_bilinear;
 pub use shard::{Shard, ShardRecord, image_list_fingerprint};
 pub use split::{Split, SplitConfig};

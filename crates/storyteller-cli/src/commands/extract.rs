@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressStyle};
-use storyteller::{
-    Encoder, ExtractOptions, Flickr30k, PreprocessConfig, Shard, extract_features,
-};
+use storyteller::{Encoder, ExtractOptions, Flickr30k, PreprocessConfig, Shard, extract_features};
 
 /// File extensions `--images` picks up (case-insensitive).
 const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];

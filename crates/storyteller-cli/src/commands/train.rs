@@ -111,7 +111,9 @@ pub fn parse_reduce(value: &str) -> Result<ReduceChoice, String> {
         "auto" => Ok(ReduceChoice::Auto),
         "gather" => Ok(ReduceChoice::Gather),
         "all-reduce" => Ok(ReduceChoice::AllReduce),
-        other => Err(format!("expected auto, gather or all-reduce, not {other:?}")),
+        other => Err(format!(
+            "expected auto, gather or all-reduce, not {other:?}"
+        )),
     }
 }
 

@@ -91,9 +91,7 @@ impl TrainStep {
     #[must_use]
     pub fn with_reduction(mut self, reduction: GradientReduction, devices: &[Device]) -> Self {
         self.collective = match reduction {
-            GradientReduction::AllReduce if devices.len() > 1 => {
-                Some(Collective::start(devices))
-            }
+            GradientReduction::AllReduce if devices.len() > 1 => Some(Collective::start(devices)),
             _ => None,
         };
         self

@@ -33,7 +33,7 @@ fn read_losses(losses: Vec<Tensor<1>>) -> Vec<f32> {
     Tensor::cat(losses, 0)
         .into_data()
         .convert::<f32>()
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .expect("f32 losses")
 }
 
@@ -207,8 +207,7 @@ pub fn train(
     let shard_devices: Vec<Device> = std::iter::once(train_device.clone())
         .chain(data_parallel.iter().map(|d| d.clone().autodiff()))
         .collect();
-    let mut step =
-        TrainStep::new(&config.optimizer, PAD).with_reduction(reduction, &shard_devices);
+    let mut step = TrainStep::new(&config.optimizer, PAD).with_reduction(reduction, &shard_devices);
     let previous = checkpoint::load_state(out_dir)?;
     if resume && previous.is_none() {
         warnings.push(format!(
