@@ -300,7 +300,7 @@ mod tests {
         let path = write_shard(dir.path(), &IDS, 1, 3, key());
         let record = |i, n| ShardRecord::new(Shard::new(i, n).unwrap(), IDS);
         let resumed = FeatureCacheWriter::open_or_create_shard(&path, key(), record(1, 3)).unwrap();
-        assert!(resumed.len() > 0);
+        assert!(!resumed.is_empty());
         for (i, n) in [(0, 3), (1, 4)] {
             let err = FeatureCacheWriter::open_or_create_shard(&path, key(), record(i, n))
                 .unwrap_err()
