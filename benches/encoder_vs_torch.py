@@ -5,10 +5,10 @@ feature extraction on the CPU, in one run.
     cargo build --release -p storyteller-benches --bin encoder-compare
     python benches/encoder_vs_torch.py [--batches 1,32] [--reps 3] [--out benches/results/encoder-cpu.txt]
 
-The PyTorch side is the encoder part of ../shared/anchors/torch_anchor.py --cpu, same
-shapes and method: torchvision resnet50 (random init), fc = Identity, eval,
-inference_mode, fp32, inputs randn(batch, 3, 224, 224), 1 warm-up then the median of
-3 runs. The Burn side runs the same shapes with BatchNorm folded (and unfused, for the
+The PyTorch side is the encoder part of benches/torch_reference.py --cpu (its
+`resnet50_features` and `median_time`), same shapes and method: torchvision resnet50
+(random init), fc = Identity, eval, inference_mode, fp32, inputs randn(batch, 3, 224, 224),
+1 warm-up then the median of 3 runs. The Burn side runs the same shapes with BatchNorm folded (and unfused, for the
 record). Both use every core of this machine; they run one after the other, alternating
 per batch size, for --rounds rounds, and each side keeps its best round's median, so a
 noisy neighbour on a shared machine hits both and a quiet moment helps both.
@@ -24,31 +24,21 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
-import torchvision
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benches"))
+from torch_reference import median_time, resnet50_features  # noqa: E402
 
 
 def torch_encoder(batch, reps, warm):
-    enc = torchvision.models.resnet50(weights=None)
-    enc.fc = nn.Identity()
-    enc = enc.eval()
+    enc = resnet50_features()
     x = torch.randn(batch, 3, 224, 224)
 
     def run():
         with torch.inference_mode():
             return enc(x)
 
-    for _ in range(warm):
-        run()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        run()
-        ts.append(time.perf_counter() - t)
-    ts.sort()
-    return ts[len(ts) // 2]
+    return median_time(run, reps, warm)
 
 
 def burn_encoder(binary, batch, reps, warm, unfused=False):

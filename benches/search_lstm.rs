@@ -1,4 +1,4 @@
-//! The decoder of `../shared/anchors/torch_anchor.py` as a [`StepDecoder`], for the search
+//! The decoder of `benches/torch_reference.py` as a [`StepDecoder`], for the search
 //! benchmarks: image feature -> `tanh(Linear)` initial hidden and cell state, embedding, one
 //! LSTM cell (PyTorch's stacked `i, f, g, o` gates), output Linear, log-softmax. Random
 //! weights (speed does not depend on them), initialised like PyTorch's defaults.

@@ -1,7 +1,7 @@
-"""Greedy and beam-3 search: ours (Burn, Flex CPU backend) next to the PyTorch anchor, one run.
+"""Greedy and beam-3 search: ours (Burn, Flex CPU backend) next to PyTorch, one run.
 
-The PyTorch side is the decoder, `greedy` and `beam` of ../shared/anchors/torch_anchor.py,
-copied verbatim below (that script also benchmarks the encoder and training, and runs decode
+The PyTorch side is `CaptionDecoder`, `greedy` and `beam_search` of benches/torch_reference.py
+(the repository's PyTorch reference, which also times the encoder and training, and decodes
 only at batch 1 and 32 on the CPU). Shapes: vocabulary 8000, embedding 256, hidden 512,
 features 2048, 20 tokens, k = 3. Our side is `search-compare` (benches/search_compare.rs) on
 the same shapes; both run every caption for all 20 steps and time the median of RUNS runs
@@ -13,92 +13,20 @@ after one warm-up run. Run from the repository root:
 import argparse
 import datetime
 import json
-import math
 import os
 import pathlib
 import platform
 import subprocess
-import time
+import sys
 
 import torch
-import torch.nn as nn
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from torch_reference import (  # noqa: E402
+    D_FEATURE, CaptionDecoder, beam_search, greedy, median_time,
+)
 
 dev = torch.device("cpu")
-V, E, H, L, F = 8000, 256, 512, 20, 2048
-
-
-def bench(fn, reps, warm=1):
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
-    ts.sort()
-    return ts[len(ts) // 2]
-
-
-# ---- verbatim from torch_anchor.py (decoder, greedy, beam) ----
-class Decoder(nn.Module):
-    """Show-and-tell style: image feature -> (h0, c0); tokens -> LSTM -> vocab."""
-
-    def __init__(self):
-        super().__init__()
-        self.init_h = nn.Linear(F, H)
-        self.init_c = nn.Linear(F, H)
-        self.embed = nn.Embedding(V, E)
-        self.lstm = nn.LSTM(E, H, batch_first=True)
-        self.cell = nn.LSTMCell(E, H)
-        self.out = nn.Linear(H, V)
-
-    def init_state(self, feats):
-        return torch.tanh(self.init_h(feats)), torch.tanh(self.init_c(feats))
-
-    def forward(self, feats, tokens):
-        h, c = self.init_state(feats)
-        y, _ = self.lstm(self.embed(tokens), (h[None], c[None]))
-        return self.out(y)
-
-    def step(self, tok, h, c):
-        # share weights with the fused LSTM for decoding
-        self.cell.weight_ih, self.cell.weight_hh = self.lstm.weight_ih_l0, self.lstm.weight_hh_l0
-        self.cell.bias_ih, self.cell.bias_hh = self.lstm.bias_ih_l0, self.lstm.bias_hh_l0
-        h, c = self.cell(self.embed(tok), (h, c))
-        return torch.log_softmax(self.out(h), -1), h, c
-
-
-dec = Decoder().to(dev).eval()
-
-
-@torch.inference_mode()
-def greedy(feats):
-    h, c = dec.init_state(feats)
-    tok = torch.ones(feats.shape[0], dtype=torch.long, device=dev)  # <start>=1
-    out = []
-    for _ in range(L):
-        lp, h, c = dec.step(tok, h, c)
-        tok = lp.argmax(-1); out.append(tok)
-    return torch.stack(out, 1)
-
-
-@torch.inference_mode()
-def beam(feats, k=3):
-    n = feats.shape[0]
-    h, c = dec.init_state(feats)
-    h, c = h.repeat_interleave(k, 0), c.repeat_interleave(k, 0)
-    tok = torch.ones(n * k, dtype=torch.long, device=dev)
-    score = torch.full((n, k), -math.inf, device=dev); score[:, 0] = 0
-    hist = []
-    for _ in range(L):
-        lp, h, c = dec.step(tok, h, c)
-        cand = (score[..., None] + lp.view(n, k, V)).view(n, k * V)
-        score, idx = cand.topk(k, -1)
-        src = idx // V; tok = (idx % V).view(-1)
-        base = (torch.arange(n, device=dev) * k)[:, None]
-        sel = (base + src).view(-1)
-        h, c = h[sel], c[sel]
-        hist = [t[sel] for t in hist] + [tok]
-    return torch.stack(hist, 1).view(n, k, L)[:, 0]
-# ---- end of the verbatim part ----
 
 
 def runs_for(batch, small, large):
@@ -121,13 +49,14 @@ def main():
         env["RAYON_NUM_THREADS"] = str(a.threads)  # Flex and its gemm run on rayon's pool
     batches = [int(b) for b in a.batches.split(",")]
 
+    decoder = CaptionDecoder().to(dev).eval()
     rows = {}
     for b in batches:
         torch.manual_seed(0)
-        feats = torch.randn(b, F, device=dev)
+        feats = torch.randn(b, D_FEATURE, device=dev)
         runs = runs_for(b, a.runs, a.runs_large)
-        for part, fn in (("greedy", greedy), ("beam3", beam)):
-            t = bench(lambda: fn(feats), runs)
+        for part, fn in (("greedy", greedy), ("beam3", beam_search)):
+            t = median_time(lambda: fn(decoder, feats), runs, warm=1, device=dev)
             rows[(part, b)] = {"torch": b / t}
             print(json.dumps({"impl": "torch", "part": part, "batch": b, "s_per_batch": t, "captions_per_s": b / t}), flush=True)
 

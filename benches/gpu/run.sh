@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # On an NVIDIA machine, from a copy of the repository holding benches/gpu/dist/ (made by
-# build-cuda.sh): PyTorch's anchor, then parity with the CPU and the benchmarks of each
-# gpu-check binary there (plain, and with kernel fusion when it was built), on the same card
-# in the same run:
+# build-cuda.sh): the PyTorch reference (benches/torch_reference.py), then parity with the
+# CPU and the benchmarks of each gpu-check binary there (plain, and with kernel fusion when it
+# was built), on the same card in the same run:
 #
 #   bash benches/gpu/run.sh
 #
 # Writes to $STORYTELLER_GPU_OUT (default benches/results/gpu-<UTC time>/):
 #   machine.txt             GPU, driver, CUDA libraries, date
-#   torch.jsonl             torch_anchor.py ($STORYTELLER_ANCHOR, else ../shared/anchors/)
+#   torch.jsonl             what benches/torch_reference.py printed (another script:
+#                           $STORYTELLER_TORCH_REFERENCE, or the older $STORYTELLER_ANCHOR;
+#                           extra flags for it: $STORYTELLER_TORCH_ARGS, e.g. --quick)
 #   gpu-check.jsonl         every result of the plain binary, one JSON line each
 #   gpu-check-fusion.jsonl  the same for the fusion binary
 #   summary.txt             the tables: ours, PyTorch, ratio; warm-up times
@@ -20,7 +22,8 @@
 # importance, each under its own time limit, cut to what is left of the budget, and a stage
 # that no longer fits is skipped and says so. A stage cut short keeps the rows it wrote. The
 # exit status is non-zero when a parity check failed or a stage did not finish.
-# To try the script without a GPU: STORYTELLER_GPU_DEVICE=cpu STORYTELLER_GPU_ARGS=--tiny.
+# To try the script without a GPU: STORYTELLER_GPU_DEVICE=cpu STORYTELLER_GPU_ARGS=--tiny
+# STORYTELLER_TORCH_ARGS=--tiny.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -88,13 +91,17 @@ timed() {
     return $rc
 }
 
+# PyTorch's rates for the same workloads, which gpu-check --anchor puts beside ours.
 anchor_flags=()
-script="${STORYTELLER_ANCHOR:-../shared/anchors/torch_anchor.py}"
+script="${STORYTELLER_TORCH_REFERENCE:-${STORYTELLER_ANCHOR:-benches/torch_reference.py}}"
+read -ra torch_args <<< "${STORYTELLER_TORCH_ARGS:-}"
+[ "$device" = cpu ] && torch_args=(--cpu "${torch_args[@]}")
 if [ -e "$script" ] && "$python" -c 'import torch, torchvision' 2>/dev/null; then
-    PYTHONUNBUFFERED=1 timed 150 "PyTorch anchor ($script)" "$python" "$script" > "$out/torch.jsonl"
+    PYTHONUNBUFFERED=1 timed 150 "PyTorch reference ($script${torch_args[*]:+ ${torch_args[*]}})" \
+        "$python" "$script" "${torch_args[@]}" > "$out/torch.jsonl"
     anchor_flags=(--anchor "$out/torch.jsonl")
 else
-    echo "no PyTorch anchor: $script or torch/torchvision missing" | tee -a "$out/machine.txt"
+    echo "no PyTorch reference: $script or torch/torchvision missing" | tee -a "$out/machine.txt"
 fi
 
 status=0

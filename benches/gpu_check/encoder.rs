@@ -1,4 +1,4 @@
-//! ResNet-50 feature extraction, images/s: the `encoder` rows of `torch_anchor.py`, each
+//! ResNet-50 feature extraction, images/s: the `encoder` rows of `benches/torch_reference.py`, each
 //! precision checked once against the CPU in f32, so a fast row that computes garbage (an
 //! f16 overflow, a wrong kernel) shows.
 

@@ -1,7 +1,7 @@
 //! `gpu-check`: a backend against the CPU and against PyTorch, in one run.
 //!
 //! Parity first (the device under test against Flex on the same weights and inputs, see
-//! [`parity`]), then the workloads of `../shared/anchors/torch_anchor.py` timed on the
+//! [`parity`]), then the workloads of `benches/torch_reference.py` timed on the
 //! device: ResNet-50 images/s per batch and precision, greedy and beam-3 captions/s, and
 //! decoder training steps in captions/s. Each timing reports its first call and the whole
 //! warm-up apart from the median of the timed calls (kernel compilation and autotuning make
@@ -18,7 +18,7 @@
 //! `--tiny` (first, later flags override it) shrinks every size so the CPU runs the whole
 //! harness in seconds (CI does, so the code cannot rot). Prints one JSON line per result,
 //! then a table, with PyTorch's rates and the ratios when `--anchor` names the JSON lines
-//! `torch_anchor.py` printed; `--summary` prints that table for results written earlier (by
+//! `torch_reference.py` printed; `--summary` prints that table for results written earlier (by
 //! several runs with `--out`). Exits non-zero when a parity check fails. Built for CUDA by
 //! `benches/gpu/build-cuda.sh`, run on the GPU machine by `benches/gpu/run.sh`.
 
@@ -26,6 +26,7 @@
 mod compare;
 mod data;
 #[path = "../../crates/storyteller-cli/src/device.rs"]
+#[allow(dead_code)] // the CLI's `--device` parser; gpu-check uses part of it
 mod device;
 mod encoder;
 mod parity;
@@ -151,7 +152,11 @@ fn run() -> Result<bool> {
             .filter(|r| r["part"] == "parity")
             .all(|r| r["pass"] == true));
     }
-    let device = device::parse(&args.device)?;
+    let device = args
+        .device
+        .parse::<device::DeviceName>()
+        .map_err(|err| anyhow::anyhow!("--device {}: {err}", args.device))?
+        .open()?;
     let mut rec = record::Recorder::new(args.out.as_deref())?;
     rec.emit(json!({
         "part": "run", "device": args.device, "device_debug": format!("{device:?}"),

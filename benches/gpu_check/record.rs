@@ -1,4 +1,4 @@
-//! Results as JSON lines (the format of `torch_anchor.py`), printed and optionally appended
+//! Results as JSON lines (the format of `benches/torch_reference.py`), printed and optionally appended
 //! to a file, and kept for the summary.
 
 use std::fs::File;

@@ -1,5 +1,5 @@
 //! Greedy and beam-3 decoding from image features, captions/s: the `greedy` and `beam3`
-//! rows of `torch_anchor.py`, with its decoder ([`AnchorDecoder`], 20 tokens, no early stop).
+//! rows of `benches/torch_reference.py`, with its decoder ([`AnchorDecoder`], 20 tokens, no early stop).
 
 use anyhow::Result;
 use burn::tensor::Device;

@@ -1,4 +1,4 @@
-//! The closing table: each rate we measured and, when `torch_anchor.py`'s JSON lines are
+//! The closing table: each rate we measured and, when `benches/torch_reference.py`'s JSON lines are
 //! given, PyTorch's rate for the same workload beside it with the ratio ours / PyTorch.
 
 use std::fmt::Write as _;
@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-/// Reads JSON lines: ours (`--out`) or those `torch_anchor.py` printed (other lines, like
+/// Reads JSON lines: ours (`--out`) or those `benches/torch_reference.py` printed (other lines, like
 /// its own table, are skipped).
 pub fn load_rows(path: &Path) -> Result<Vec<Value>> {
     let text =

@@ -1,4 +1,4 @@
-//! One decoder training step, captions/s: the `train_step` rows of `torch_anchor.py`
+//! One decoder training step, captions/s: the `train_step` rows of `benches/torch_reference.py`
 //! (vocab 8000, embed 256, hidden 512, 20 tokens, teacher forcing, Adam).
 
 use anyhow::Result;

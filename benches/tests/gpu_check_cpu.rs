@@ -11,7 +11,7 @@ fn gpu_check_runs_every_part_on_the_cpu() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results.jsonl");
     let anchor = dir.path().join("torch.jsonl");
-    // A stand-in for torch_anchor.py's output: one matching row, one line of its table.
+    // A stand-in for benches/torch_reference.py's output: one matching row, one line of its table.
     std::fs::write(
         &anchor,
         "{\"part\": \"beam3\", \"batch\": 4, \"max_len\": 20, \"captions_per_s\": 1.0}\n\

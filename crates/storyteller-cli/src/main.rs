@@ -6,6 +6,7 @@ mod commands;
 mod device;
 mod refs_hyps;
 mod serve;
+mod weights;
 
 /// Image captioning in pure Rust on Burn: a ResNet-50 encoder, an LSTM decoder, beam
 /// search and captioning metrics that match pycocoevalcap.
@@ -36,6 +37,8 @@ enum Command {
     Caption(commands::caption::CaptionArgs),
     /// Score a model on a dataset split with every metric, greedy and beam search.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// torchvision's ResNet weights: fetch them into the cache, list them.
+    Weights(commands::weights::WeightsArgs),
     /// The captioning web app and its JSON API (docs/serve.md).
     Serve(serve::ServeArgs),
 }
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Caption(args) => commands::caption::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
+        Command::Weights(args) => commands::weights::run(&args),
         Command::Serve(args) => serve::run(&args),
     };
     match result {

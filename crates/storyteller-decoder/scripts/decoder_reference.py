@@ -1,6 +1,6 @@
 """PyTorch reference for the caption decoder, for tests/pytorch_parity.rs.
 
-Builds the decoder of shared/anchors/torch_anchor.py (tanh(Linear) initial h and c from the
+Builds the decoder of benches/torch_reference.py (tanh(Linear) initial h and c from the
 image feature, nn.Embedding, nn.LSTM with gates i,f,g,o and two bias vectors, output Linear)
 at test size with seeded random weights, and writes
 

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::{CaptionDecoderConfig, Conditioning, LstmCell};
 
 /// An LSTM caption decoder in the style of Show and Tell (Vinyals et al., 2015), as the
-/// PyTorch reference workload (`shared/anchors/torch_anchor.py`) builds it.
+/// PyTorch reference workload (`benches/torch_reference.py`) builds it.
 ///
 /// The image feature is standardised, `f' = (f − feature_mean) · feature_scale` (identity
 /// until [`set_feature_statistics`](Self::set_feature_statistics) stores the training

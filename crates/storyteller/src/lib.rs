@@ -4,8 +4,8 @@
 //! LSTM decoder ([`storyteller_decoder`]) initialised from it writes the caption, greedy or
 //! beam search ([`storyteller_search`]) picks the words, and [`storyteller_metrics`] scores
 //! captions as pycocoevalcap does. This crate ties them together: [`Captioner`] captions
-//! images from a model directory, [`train::train`] trains one on cached features, and
-//! [`evaluate()`] scores a model on a dataset split.
+//! images from a model directory, `train::train` (with the `train` feature) trains one on
+//! cached features, and [`evaluate()`] scores a model on a dataset split.
 //!
 //! ```no_run
 //! use burn::tensor::Device;

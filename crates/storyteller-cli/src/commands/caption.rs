@@ -23,7 +23,7 @@ pub struct CaptionArgs {
     n_best: usize,
     /// Backend: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: crate::device::DeviceName,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -32,7 +32,7 @@ pub struct CaptionArgs {
 /// Runs `storyteller caption`; a file that cannot be read is reported and the others go on.
 pub fn run(args: &CaptionArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.n_best >= 1, "--n-best must be at least 1");
-    let device = crate::device::parse(&args.device)?;
+    let device = args.device.open()?;
     let captioner = Captioner::load(&args.model, &device)?;
     let search = args.search.search(&captioner.config().beam, args.n_best);
     let captioner = captioner.with_search(search.clone())?;

@@ -31,7 +31,8 @@ pub struct DemoArgs {
     /// the yardstick of the grounding table).
     #[arg(long)]
     no_blind: bool,
-    /// Encoder weights (torchvision .pth/.safetensors or .bpk); default: a seeded random ResNet-50.
+    /// Encoder weights (torchvision .pth/.safetensors or .bpk, or the name `resnet50` /
+    /// `resnet50-v2`, fetched into the cache); default: a seeded random ResNet-50.
     #[arg(long)]
     weights: Option<PathBuf>,
     /// Seed of everything.
@@ -39,7 +40,7 @@ pub struct DemoArgs {
     seed: u64,
     /// Backend: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: crate::device::DeviceName,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -47,7 +48,7 @@ pub struct DemoArgs {
 
 /// Runs `storyteller demo`.
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    let device = crate::device::parse(&args.device)?;
+    let device = args.device.open()?;
     let defaults = DemoConfig::default();
     let mut train = defaults.train.clone();
     if let Some(epochs) = args.epochs {
@@ -61,7 +62,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         image_size: args.image_size.unwrap_or(defaults.image_size),
         crop: args.crop.unwrap_or(defaults.crop),
         seed: args.seed,
-        weights: args.weights.clone(),
+        weights: args
+            .weights
+            .as_deref()
+            .map(crate::weights::resolve)
+            .transpose()?,
         train,
         blind_baseline: !args.no_blind,
         progress: !args.json,

@@ -16,9 +16,9 @@ pub struct EvaluateArgs {
     /// The dataset directory.
     #[arg(long, value_name = "DIR")]
     dataset: PathBuf,
-    /// Split to score: train, val or test.
-    #[arg(long, default_value = "test")]
-    split: String,
+    /// Split to score.
+    #[arg(long, default_value = "test", value_parser = parse_split())]
+    split: Split,
     /// Features of the dataset (skips the encoder when they match the model's).
     #[arg(long, value_name = "F.safetensors")]
     features: Option<PathBuf>,
@@ -29,17 +29,23 @@ pub struct EvaluateArgs {
     captions: Option<PathBuf>,
     /// Backend: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: crate::device::DeviceName,
     /// Print JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// `--split`: one of the listed names (shown by `--help`; anything else is a usage error).
+fn parse_split() -> impl clap::builder::TypedValueParser<Value = Split> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Split::ALL.map(Split::name))
+        .map(|name| Split::parse(&name).expect("a listed split name parses"))
+}
+
 /// Runs `storyteller evaluate`: greedy and beam search side by side.
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
-    let split = Split::parse(&args.split)
-        .ok_or_else(|| anyhow::anyhow!("--split {}: expected train, val or test", args.split))?;
-    let device = crate::device::parse(&args.device)?;
+    let split = args.split;
+    let device = args.device.open()?;
     let captioner = Captioner::load(&args.model, &device)?;
     let dataset = Flickr30k::open(&args.dataset)?;
     let features = args.features.as_ref().map(FeatureCache::open).transpose()?;

@@ -22,7 +22,8 @@ pub struct ExtractArgs {
     /// image is its path relative to DIR.
     #[arg(long, value_name = "DIR")]
     images: Option<PathBuf>,
-    /// Encoder weights: torchvision ResNet-50 `.pth` or `.safetensors`, or a Burn `.bpk`.
+    /// Encoder weights: torchvision ResNet-50 `.pth` or `.safetensors`, a Burn `.bpk`, or the
+    /// name `resnet50` / `resnet50-v2` (fetched into the cache, see `storyteller weights`).
     #[arg(long, value_name = "W")]
     weights: PathBuf,
     /// The feature cache to write (resumed when it exists and was made with the same
@@ -38,7 +39,7 @@ pub struct ExtractArgs {
     image_size: u32,
     /// Backend: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: crate::device::DeviceName,
     /// Encode only shard I of N (0 <= I < N) into a shard cache; run every shard (one
     /// process per GPU or machine) and combine them with `storyteller features merge`. An
     /// image's shard depends on its id only, so adding images moves none.
@@ -88,7 +89,7 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
         "--image-size {} is too small: ResNet-50 needs at least 32 px",
         args.image_size
     );
-    let device = crate::device::parse(&args.device)?;
+    let device = args.device.open()?;
     let images = match (&args.dataset, &args.images) {
         (Some(dir), _) => Flickr30k::open(dir)?
             .images()
@@ -99,7 +100,7 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("clap requires --dataset or --images"),
     };
     anyhow::ensure!(!images.is_empty(), "no images to encode");
-    let encoder = Encoder::load(&args.weights, &device)?;
+    let encoder = Encoder::load(&crate::weights::resolve(&args.weights)?, &device)?;
     let preprocess = PreprocessConfig::imagenet(args.image_size);
     let options = ExtractOptions {
         batch_size: args.batch_size,

@@ -10,3 +10,4 @@ pub mod score;
 pub mod search_args;
 pub mod synth;
 pub mod train;
+pub mod weights;

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
+
+use crate::device::{Backend, DeviceList, DeviceName};
 use storyteller::Conditioning;
 use storyteller::model_dir::reference_path;
 use storyteller::train::{GradientReduction, Selection, TrainConfig, TrainOptions, train};
@@ -17,7 +19,8 @@ pub struct TrainArgs {
     /// Its feature cache (`storyteller extract`).
     #[arg(long, value_name = "F.safetensors")]
     features: PathBuf,
-    /// The encoder weights the features were made with (recorded in the model so it can caption images).
+    /// The encoder weights the features were made with (recorded in the model so it can
+    /// caption images): a file, or a name as `extract --weights` takes.
     #[arg(long, value_name = "W")]
     weights: PathBuf,
     /// The model directory to write.
@@ -83,7 +86,7 @@ pub struct TrainArgs {
     /// Backend: cpu, wgpu or cuda[:N]; a comma-separated list (cuda:0,cuda:1) trains
     /// data-parallel, splitting every batch across the devices.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: DeviceList,
     /// How data-parallel workers combine gradients: auto (all-reduce between distinct CUDA
     /// devices, gather otherwise), gather (sum on the first device) or all-reduce (Burn's
     /// NCCL collective; CUDA only).
@@ -118,9 +121,10 @@ pub fn parse_reduce(value: &str) -> Result<ReduceChoice, String> {
 }
 
 /// The gradient reduction for the `--device` list `names`.
-fn reduction(choice: ReduceChoice, names: &[&str]) -> anyhow::Result<GradientReduction> {
-    let distinct: std::collections::BTreeSet<&str> = names.iter().copied().collect();
-    let all_cuda = names.iter().all(|n| n.split(':').next() == Some("cuda"));
+fn reduction(choice: ReduceChoice, names: &[DeviceName]) -> anyhow::Result<GradientReduction> {
+    let distinct: std::collections::BTreeSet<String> =
+        names.iter().map(|n| n.to_string()).collect();
+    let all_cuda = names.iter().all(|n| n.backend() == Backend::Cuda);
     let collective = all_cuda && distinct.len() == names.len() && names.len() > 1;
     match choice {
         ReduceChoice::Gather => Ok(GradientReduction::Gather),
@@ -131,7 +135,11 @@ fn reduction(choice: ReduceChoice, names: &[&str]) -> anyhow::Result<GradientRed
                 collective,
                 "--reduce all-reduce needs two or more distinct CUDA devices (Burn 0.22.1 has \
                  collectives only on CUDA), not --device {}",
-                names.join(",")
+                names
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
             );
             Ok(GradientReduction::AllReduce)
         }
@@ -151,16 +159,17 @@ pub fn parse_selection(value: &str) -> Result<Selection, String> {
 
 /// Runs `storyteller train`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    let names: Vec<&str> = args.device.split(',').map(str::trim).collect();
-    let reduction = reduction(args.reduce, &names)?;
+    let names = &args.device.0;
+    let reduction = reduction(args.reduce, names)?;
     let mut devices = names
         .iter()
-        .map(|name| crate::device::parse(name))
+        .map(DeviceName::open)
         .collect::<anyhow::Result<Vec<_>>>()?;
     let device = devices.remove(0);
     let dataset = Flickr30k::open(&args.dataset)?;
     let features = FeatureCache::open(&args.features)?;
-    let encoder = storyteller::Encoder::load(&args.weights, &device)?;
+    let weights = crate::weights::resolve(&args.weights)?;
+    let encoder = storyteller::Encoder::load(&weights, &device)?;
     let config = TrainConfig::new()
         .with_epochs(args.epochs)
         .with_batch_size(args.batch_size)
@@ -184,7 +193,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             dataset: &dataset,
             features: &features,
             encoder: EncoderRef {
-                weights: reference_path(&args.weights, &args.out),
+                weights: reference_path(&weights, &args.out),
                 hash: encoder.weights_hash().to_owned(),
             },
             out_dir: &args.out,
@@ -221,19 +230,37 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    /// `kind[:index]` names, without the compiled-backend check.
+    fn names(list: &[&str]) -> Vec<DeviceName> {
+        list.iter()
+            .map(|name| {
+                let (kind, index) = match name.split_once(':') {
+                    Some((kind, index)) => (kind, Some(index.parse().unwrap())),
+                    None => (*name, None),
+                };
+                let backend = match kind {
+                    "cpu" => Backend::Cpu,
+                    "wgpu" => Backend::Wgpu,
+                    _ => Backend::Cuda,
+                };
+                DeviceName::unchecked(backend, index)
+            })
+            .collect()
+    }
+
     #[test]
     fn auto_all_reduces_only_between_distinct_cuda_devices() {
-        let auto = |names: &[&str]| reduction(ReduceChoice::Auto, names).unwrap();
+        let auto = |list: &[&str]| reduction(ReduceChoice::Auto, &names(list)).unwrap();
         assert_eq!(auto(&["cuda:0", "cuda:1"]), GradientReduction::AllReduce);
         assert_eq!(auto(&["cuda:0"]), GradientReduction::Gather);
         assert_eq!(auto(&["cuda:0", "cuda:0"]), GradientReduction::Gather);
         assert_eq!(auto(&["cpu", "cpu"]), GradientReduction::Gather);
         assert_eq!(auto(&["wgpu:0", "wgpu:1"]), GradientReduction::Gather);
         assert_eq!(
-            reduction(ReduceChoice::Gather, &["cuda:0", "cuda:1"]).unwrap(),
+            reduction(ReduceChoice::Gather, &names(&["cuda:0", "cuda:1"])).unwrap(),
             GradientReduction::Gather
         );
-        let err = reduction(ReduceChoice::AllReduce, &["cpu", "cpu"]).unwrap_err();
+        let err = reduction(ReduceChoice::AllReduce, &names(&["cpu", "cpu"])).unwrap_err();
         assert!(err.to_string().contains("CUDA"), "{err}");
         assert!(parse_reduce("nccl").is_err());
     }

@@ -41,7 +41,7 @@ pub struct ServeArgs {
     max_batch: usize,
     /// Backend: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: crate::device::DeviceName,
 }
 
 /// `config.json` and every line of `metrics.jsonl` (when there is one) of a model directory.
@@ -81,7 +81,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let (model_dir, device_name) = (args.model.clone(), args.device.clone());
     let (batcher, beam) = Batcher::spawn(
         move || {
-            let device = crate::device::parse(&device_name)?;
+            let device = device_name.open()?;
             let captioner = Captioner::load(&model_dir, &device)?;
             let beam = captioner.config().beam.clone();
             let model = move |images: &[image::RgbImage], search: &storyteller::Search| {
