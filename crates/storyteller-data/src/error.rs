@@ -126,6 +126,17 @@ pub enum DataError {
         /// What is wrong, naming the shard or file.
         reason: String,
     },
+    /// Another process (or another writer in this one) is writing the same output.
+    #[error(
+        "{path} is being written by {holder}; wait for it to finish, or write elsewhere",
+        path = path.display()
+    )]
+    Locked {
+        /// The output (model directory or feature cache).
+        path: PathBuf,
+        /// Who holds the lock, as it recorded itself.
+        holder: String,
+    },
     /// A configuration value or argument is out of range.
     #[error("invalid configuration: {reason}")]
     InvalidConfig {

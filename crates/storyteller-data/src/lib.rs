@@ -34,6 +34,7 @@ mod feature_cache;
 mod feature_merge;
 mod flickr30k;
 mod grounding;
+mod output_lock;
 mod preprocess;
 mod resize;
 mod rng;
@@ -57,6 +58,7 @@ pub use grounding::{
     GroundingReport, ObjectClaim, PositionClaim, Relation, RelationClaim, grounding,
     grounding_with_permutations, parse_claims,
 };
+pub use output_lock::OutputLock;
 pub use preprocess::{
     Batch, IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig, preprocess, preprocess_batch,
     preprocess_file, preprocess_into, resized_size,

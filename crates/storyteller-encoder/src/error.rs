@@ -9,6 +9,21 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncoderError {
+    /// The file holds tensors the network has no place for (besides the classifier `fc.*`
+    /// and BatchNorm's `num_batches_tracked`): another network, such as a deeper ResNet.
+    #[error(
+        "{}: {count} tensors have no place in this network (first: {key:?}); is it another \
+         network, such as ResNet-101 or -152? The encoder is ResNet-50",
+        path.display()
+    )]
+    UnexpectedTensors {
+        /// The weights file.
+        path: PathBuf,
+        /// The first such key.
+        key: String,
+        /// How many there are.
+        count: usize,
+    },
     /// The file could not be opened or read.
     #[error("{}: cannot read weights", path.display())]
     Io {

@@ -170,12 +170,14 @@ impl ResNet {
     /// record (`.bpk`), recognised by content and then by extension.
     ///
     /// Every tensor of the network must be present with the right shape and `f32`
-    /// elements; keys the network has no place for (`fc.*`, `num_batches_tracked`) are
-    /// listed in the report and ignored. On error the network is left unchanged.
+    /// elements; the classifier (`fc.*`) and BatchNorm's `num_batches_tracked` are listed
+    /// in the report and ignored; any other key the network has no place for is an error
+    /// (a deeper ResNet's file would otherwise load its first blocks silently). On error the
+    /// network is left unchanged.
     ///
     /// # Errors
     /// [`EncoderError::MissingTensor`] and [`EncoderError::ShapeMismatch`] name the key
-    /// and the shapes; unreadable, truncated or foreign files give the format's read
+    /// and the shapes; [`EncoderError::UnexpectedTensors`] names a foreign key; unreadable, truncated or foreign files give the format's read
     /// error; [`EncoderError::Fused`] if the network was already fused.
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<LoadReport> {
         let path = path.as_ref();
@@ -225,6 +227,17 @@ impl ResNet {
             .filter(|k| !expected.contains_key(*k))
             .cloned()
             .collect();
+        let foreign: Vec<&String> = unused
+            .iter()
+            .filter(|k| !k.starts_with("fc.") && !k.ends_with(".num_batches_tracked"))
+            .collect();
+        if let Some(first) = foreign.first() {
+            return Err(EncoderError::UnexpectedTensors {
+                path: path.to_path_buf(),
+                key: (*first).clone(),
+                count: foreign.len(),
+            });
+        }
         let tensors: Vec<PackTensor> = expected
             .keys()
             .filter_map(|k| found.remove(k))
@@ -276,27 +289,26 @@ impl ResNet {
             _ => Path::new("."),
         };
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            name.as_deref().unwrap_or("weights"),
-            std::process::id()
-        ));
-        let mut store = BurnpackStore::from_file(&tmp)
+        // A unique temporary name (concurrent savers never share one), removed on failure.
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", name.as_deref().unwrap_or("weights")))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(io)?;
+        let mut store = BurnpackStore::from_file(tmp.path())
             .auto_extension(false)
             .overwrite(true)
             .metadata("storyteller-encoder", "resnet");
-        let written = self
-            .save_into(&mut store)
+        self.save_into(&mut store)
             .map_err(|source| EncoderError::Burnpack {
                 path: path.to_path_buf(),
                 source,
-            })
-            .and_then(|()| File::open(&tmp).and_then(|f| f.sync_all()).map_err(io))
-            .and_then(|()| std::fs::rename(&tmp, path).map_err(io));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written
+            })?;
+        File::open(tmp.path())
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        tmp.persist(path).map_err(|e| io(e.error))?;
+        Ok(())
     }
 }
 

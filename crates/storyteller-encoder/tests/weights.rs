@@ -134,3 +134,25 @@ fn fused_network_refuses_load_and_save() {
         Err(EncoderError::Fused { .. })
     ));
 }
+
+#[test]
+fn a_deeper_networks_weights_are_refused() {
+    // A deeper ResNet holds every key of the shallower one with the same shapes, plus its
+    // extra blocks: loading it must fail, not take the first blocks silently.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("deeper.bpk");
+    ResNetConfig::new([1, 2, 1, 1])
+        .init(&Device::flex())
+        .save_burnpack(&path)
+        .unwrap();
+    let err = load(&path).unwrap_err();
+    let message = err.to_string();
+    match err {
+        EncoderError::UnexpectedTensors { key, count, .. } => {
+            assert!(key.starts_with("layer2.1."), "{key}");
+            assert!(count > 0);
+        }
+        other => panic!("expected UnexpectedTensors, got {other:?}"),
+    }
+    assert!(message.contains("ResNet-101"), "{message}");
+}

@@ -1,26 +1,87 @@
-//! The facade's error type: every lower crate's error, plus what only the facade knows.
+//! The facade's error type: what only the facade knows, and the component crates' errors
+//! behind one opaque variant (so that this crate's API does not change with theirs).
 
+use std::error::Error;
+use std::fmt;
 use std::path::PathBuf;
+
+/// Which component crate an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Component {
+    /// `storyteller-data`: datasets, vocabulary, images, feature caches.
+    Data,
+    /// `storyteller-encoder`: encoder weights and network.
+    Encoder,
+    /// `storyteller-decoder`: decoder configuration and weights.
+    Decoder,
+    /// `storyteller-search`: search settings.
+    Search,
+    /// `storyteller-metrics`: metric inputs.
+    Metrics,
+}
+
+/// An error of a component crate, kept whole.
+#[derive(Debug)]
+pub struct ComponentError {
+    part: Component,
+    inner: Box<dyn Error + Send + Sync + 'static>,
+}
+
+impl ComponentError {
+    /// The component the error came from.
+    pub fn part(&self) -> Component {
+        self.part
+    }
+
+    /// The component's own error, when it is a `T` (e.g. `storyteller_data::DataError`).
+    pub fn downcast_ref<T: Error + 'static>(&self) -> Option<&T> {
+        self.inner.downcast_ref::<T>()
+    }
+}
+
+impl fmt::Display for ComponentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl Error for ComponentError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.inner.source()
+    }
+}
+
+macro_rules! from_component {
+    ($($part:ident: $error:ty),* $(,)?) => {$(
+        impl From<$error> for StorytellerError {
+            fn from(error: $error) -> Self {
+                StorytellerError::Component(ComponentError {
+                    part: Component::$part,
+                    inner: Box::new(error),
+                })
+            }
+        }
+    )*};
+}
+
+from_component!(
+    Data: storyteller_data::DataError,
+    Encoder: storyteller_encoder::EncoderError,
+    Decoder: storyteller_decoder::DecoderError,
+    Search: storyteller_search::SearchError,
+    Metrics: storyteller_metrics::MetricsError,
+);
 
 /// What can go wrong when captioning, training or evaluating.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorytellerError {
-    /// Dataset, vocabulary, image or feature-cache problem.
+    /// An error of one of the component crates (data, encoder, decoder, search, metrics).
+    /// Its message is the component's; [`ComponentError::part`] says which component and
+    /// [`ComponentError::downcast_ref`] reaches the component's own error type.
     #[error(transparent)]
-    Data(#[from] storyteller_data::DataError),
-    /// Encoder weights or network problem.
-    #[error(transparent)]
-    Encoder(#[from] storyteller_encoder::EncoderError),
-    /// Decoder config or weights problem.
-    #[error(transparent)]
-    Decoder(#[from] storyteller_decoder::DecoderError),
-    /// Search settings problem.
-    #[error(transparent)]
-    Search(#[from] storyteller_search::SearchError),
-    /// Metric computation problem.
-    #[error(transparent)]
-    Metrics(#[from] storyteller_metrics::MetricsError),
+    Component(ComponentError),
     /// A file of a model directory or checkpoint could not be read or written.
     #[error("{path}: {action}")]
     Io {
@@ -94,14 +155,6 @@ pub enum StorytellerError {
     /// Training data is unusable (no captions, no features for the split, ...).
     #[error("{0}")]
     NoTrainingData(String),
-    /// An image to caption could not be used.
-    #[error("{path}: {reason}")]
-    Image {
-        /// The image.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
 }
 
 /// Result with [`StorytellerError`].

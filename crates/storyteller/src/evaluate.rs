@@ -71,6 +71,29 @@ pub fn evaluate(
     searches: &[(String, Search)],
     features: Option<&FeatureCache>,
 ) -> Result<Evaluation> {
+    evaluate_with_progress(
+        captioner,
+        dataset,
+        split,
+        searches,
+        features,
+        &mut |_, _| {},
+    )
+}
+
+/// [`evaluate`], calling `on_batch(done, total)` with the number of images captioned so far
+/// after every batch (for a progress bar).
+///
+/// # Errors
+/// As [`evaluate`].
+pub fn evaluate_with_progress(
+    captioner: &Captioner,
+    dataset: &Flickr30k,
+    split: Split,
+    searches: &[(String, Search)],
+    features: Option<&FeatureCache>,
+    on_batch: &mut dyn FnMut(usize, usize),
+) -> Result<Evaluation> {
     for (_, search) in searches {
         search.validate()?;
     }
@@ -87,7 +110,9 @@ pub fn evaluate(
     let mut scored: Vec<&ImageItem> = Vec::new();
     let mut skipped = Vec::new();
     let mut hypotheses: Vec<Vec<String>> = vec![Vec::new(); searches.len()];
-    for chunk in images.images().chunks(BATCH) {
+    let total = images.images().len();
+    for (index, chunk) in images.images().chunks(BATCH).enumerate() {
+        on_batch((index * BATCH).min(total), total);
         let (items, features) = match usable_cache {
             Some(cache) => from_cache(captioner, cache, chunk),
             None => from_files(captioner, chunk, &mut skipped),
@@ -100,6 +125,7 @@ pub fn evaluate(
         }
         scored.extend(items);
     }
+    on_batch(total, total);
 
     let mut scores = Vec::with_capacity(searches.len());
     for (s, (name, _)) in searches.iter().enumerate() {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use storyteller_data::{
-    CacheKey, DecodeLimits, FeatureCacheWriter, PreprocessConfig, Shard, ShardRecord,
+    CacheKey, DecodeLimits, FeatureCacheWriter, OutputLock, PreprocessConfig, Shard, ShardRecord,
     preprocess_batch,
 };
 use storyteller_encoder::Encoder;
@@ -84,6 +84,10 @@ pub fn extract_features(
     let started = Instant::now();
     preprocess.validate()?;
     let key = CacheKey::new(encoder.weights_hash(), preprocess, encoder.d_feature());
+    // One writer per cache: a second extraction into it is refused while this one lives.
+    let mut lock_name = out.file_name().unwrap_or_default().to_owned();
+    lock_name.push(".lock");
+    let _lock = OutputLock::acquire(out, &out.with_file_name(lock_name), "storyteller extract")?;
     let (mut writer, mine): (_, Vec<&(String, PathBuf)>) = match options.shard {
         None => (
             FeatureCacheWriter::open_or_create(out, key)?,

@@ -30,10 +30,17 @@ pub mod model_dir;
 #[cfg(feature = "train")]
 pub mod train;
 
+/// Burn, whose [`Device`] and tensors this API takes: use this re-export to name them at the
+/// version this crate was built with.
+pub use burn;
+pub use burn::tensor::Device;
 pub use captioner::{Caption, Captioner, decode_image};
-pub use error::{Result, StorytellerError};
-pub use evaluate::{Evaluation, ImageCaptions, evaluate};
+pub use error::{Component, ComponentError, Result, StorytellerError};
+pub use evaluate::{Evaluation, ImageCaptions, evaluate, evaluate_with_progress};
 pub use extract::{ExtractOptions, ExtractSummary, extract_features};
+/// The `image` crate, whose [`RgbImage`] [`Captioner`] captions.
+pub use image;
+pub use image::RgbImage;
 pub use model_dir::{EncoderRef, ModelConfig};
 pub use storyteller_data::{
     FeatureCache, Flickr30k, MergeSummary, PreprocessConfig, Shard, Split, Vocab, merge_shards,

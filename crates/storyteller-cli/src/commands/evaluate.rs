@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use storyteller::{Captioner, FeatureCache, Flickr30k, GreedySearch, Search, Split};
 
 use crate::commands::search_args::SearchArgs;
@@ -50,12 +51,32 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     let dataset = Flickr30k::open(&args.dataset)?;
     let features = args.features.as_ref().map(FeatureCache::open).transpose()?;
     let beam = args.search.search(&captioner.config().beam, 1);
-    let mut searches = vec![("greedy".to_owned(), Search::Greedy(GreedySearch::new()))];
+    let greedy = GreedySearch::new().with_max_len(args.search.max_len());
+    let mut searches = vec![("greedy".to_owned(), Search::Greedy(greedy))];
     if let Search::Beam(b) = &beam {
         searches.push((format!("beam{}", b.width), beam.clone()));
     }
-    let evaluation =
-        storyteller::evaluate(&captioner, &dataset, split, &searches, features.as_ref())?;
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} images, eta {eta}")
+            .expect("a valid progress template"),
+    );
+    let evaluation = storyteller::evaluate_with_progress(
+        &captioner,
+        &dataset,
+        split,
+        &searches,
+        features.as_ref(),
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
     if let Some(path) = &args.features
         && !evaluation.features_from_cache
     {

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use storyteller::{Encoder, ExtractOptions, Flickr30k, PreprocessConfig, Shard, extract_features};
 
 /// File extensions `--images` picks up (case-insensitive).
-const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
+const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 
 /// Arguments of `storyteller extract`.
 #[derive(Debug, Args)]
@@ -18,7 +18,7 @@ pub struct ExtractArgs {
     /// A dataset directory (any Flickr30k layout); every image it lists is encoded.
     #[arg(long, value_name = "DIR")]
     dataset: Option<PathBuf>,
-    /// Any folder of images (.jpg, .jpeg, .png, .webp, searched recursively); the id of an
+    /// Any folder of images (.jpg, .jpeg, .png, searched recursively); the id of an
     /// image is its path relative to DIR.
     #[arg(long, value_name = "DIR")]
     images: Option<PathBuf>,

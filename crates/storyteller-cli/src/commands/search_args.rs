@@ -21,6 +21,11 @@ pub struct SearchArgs {
 }
 
 impl SearchArgs {
+    /// `--max-len`.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
     /// The chosen search with `n_best` hypotheses (beam search only).
     pub fn search(&self, default: &BeamSearch, n_best: usize) -> Search {
         if self.greedy {

@@ -1,117 +1,297 @@
-//! `training.png`: loss and BLEU-4 curves of a run.
+//! `training.png`: the loss curves and the validation scores of a run.
+//!
+//! plotters draws the lines into a pixel buffer; the labels are written with the built-in
+//! bitmap font of [`glyphs`](super::glyphs), so no font needs to be installed.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use plotters::prelude::*;
+use plotters::style::RGBColor;
 
+use super::glyphs::{GLYPH_HEIGHT, draw_text, text_width};
 use crate::train::EpochMetrics;
 
-/// Fonts tried for the labels, in order.
-const FONT_FILES: [&str; 3] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-];
+const WIDTH: u32 = 1000;
+const HEIGHT: u32 = 420;
+const PANEL: u32 = WIDTH / 2;
+const GRID: RGBColor = RGBColor(225, 225, 225);
+const INK: RGBColor = RGBColor(40, 40, 40);
+const TEAL: RGBColor = RGBColor(0, 140, 120);
+const ORANGE: RGBColor = RGBColor(220, 120, 0);
 
-/// Registers a system font with plotters once; false when none is installed.
-fn font_available() -> bool {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    *REGISTERED.get_or_init(|| {
-        FONT_FILES.iter().any(|path| {
-            let Ok(bytes) = std::fs::read(path) else {
-                return false;
-            };
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
-        })
-    })
+/// A label to write once plotters is done: text, top-left corner, scale, colour.
+struct Label {
+    text: String,
+    x: i32,
+    y: i32,
+    scale: u32,
+    colour: RGBColor,
 }
 
-/// Draws training and validation loss (left) and validation BLEU-4 (right) per epoch.
+/// A named line of (epoch, value) points.
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
+/// One panel: a title and its lines.
+struct Panel<'a> {
+    title: &'a str,
+    series: Vec<Series<'a>>,
+}
+
+/// Draws training and validation loss (left) and validation CIDEr-D and BLEU-4 (right) per
+/// epoch, and writes the PNG atomically.
 ///
 /// # Errors
-/// A message when no font is installed (Debian: `fonts-dejavu-core`) or drawing fails;
-/// the caller warns and trains on.
+/// A message when drawing or writing fails; the caller warns and trains on.
 pub fn plot(path: &Path, history: &[EpochMetrics]) -> Result<(), String> {
     if history.is_empty() {
         return Ok(());
     }
-    if !font_available() {
-        return Err(format!(
-            "no font found for the plot (looked for {})",
-            FONT_FILES.join(", ")
-        ));
-    }
-    let root = BitMapBackend::new(path, (1000, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (left, right) = root.split_horizontally(500);
-    let last = history.last().map_or(1, |m| m.epoch).max(2) as f64;
-    let epochs = 1.0..last;
+    let points = |value: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .map(|m| (m.epoch as f64, value(m)))
+            .filter(|(_, v)| v.is_finite())
+            .collect()
+    };
+    let panels = [
+        Panel {
+            title: "loss",
+            series: vec![
+                ("train", BLUE, points(|m| m.train_loss)),
+                ("validation", RED, points(|m| m.val_loss)),
+            ],
+        },
+        Panel {
+            title: "validation (greedy)",
+            series: vec![
+                ("CIDEr-D", TEAL, points(|m| m.val_cider_d)),
+                ("BLEU-4", ORANGE, points(|m| m.val_bleu4)),
+            ],
+        },
+    ];
+    let last_epoch = history.last().map_or(1, |m| m.epoch).max(2);
 
-    let losses = history
+    let mut pixels = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
+    let mut labels = Vec::new();
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
+        let (left, right) = root.split_horizontally(PANEL);
+        for (area, panel) in [left, right].iter().zip(&panels) {
+            draw_panel(area, panel, last_epoch, &mut labels).map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    for label in &labels {
+        let RGBColor(r, g, b) = label.colour;
+        draw_text(&label.text, label.x, label.y, label.scale, |x, y| {
+            if (0..WIDTH as i32).contains(&x) && (0..HEIGHT as i32).contains(&y) {
+                let at = ((y as u32 * WIDTH + x as u32) * 3) as usize;
+                pixels[at..at + 3].copy_from_slice(&[r, g, b]);
+            }
+        });
+    }
+    let image = image::RgbImage::from_raw(WIDTH, HEIGHT, pixels).ok_or("pixel buffer size")?;
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
+    storyteller_data::write_atomic(path, |w| w.write_all(&png)).map_err(|e| e.to_string())
+}
+
+/// Draws one panel's grid, axes and lines, and queues its labels.
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    panel: &Panel<'_>,
+    last_epoch: usize,
+    labels: &mut Vec<Label>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let max = panel
+        .series
         .iter()
-        .flat_map(|m| [m.train_loss, m.val_loss])
-        .filter(|v| v.is_finite());
-    let max_loss = losses.fold(0.0_f64, f64::max).max(1e-3) * 1.05;
-    let mut chart = ChartBuilder::on(&left)
-        .caption("loss", ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(50)
-        .build_cartesian_2d(epochs.clone(), 0.0..max_loss)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .draw()
-        .map_err(|e| e.to_string())?;
-    for (name, colour, value) in [
-        (
-            "train",
-            BLUE,
-            (|m: &EpochMetrics| m.train_loss) as fn(&EpochMetrics) -> f64,
+        .flat_map(|(_, _, points)| points.iter().map(|p| p.1))
+        .fold(0.0_f64, f64::max);
+    let (y_step, y_max) = nice_axis(max);
+    let x_range = 1.0..last_epoch as f64;
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(40)
+        .margin_bottom(40)
+        .margin_left(60)
+        .margin_right(15)
+        .build_cartesian_2d(x_range.clone(), 0.0..y_max)?;
+    let x_step = (last_epoch as f64 / 10.0).ceil().max(1.0);
+
+    let y_ticks: Vec<f64> = (0..)
+        .map(|i| i as f64 * y_step)
+        .take_while(|v| *v <= y_max + y_step * 1e-6)
+        .collect();
+    let x_ticks: Vec<f64> = (0..)
+        .map(|i| 1.0 + i as f64 * x_step)
+        .take_while(|v| *v <= last_epoch as f64)
+        .collect();
+    chart.draw_series(y_ticks.iter().map(|&y| {
+        PathElement::new([(x_range.start, y), (x_range.end, y)], GRID.stroke_width(1))
+    }))?;
+    chart.draw_series(
+        x_ticks
+            .iter()
+            .map(|&x| PathElement::new([(x, 0.0), (x, y_max)], GRID.stroke_width(1))),
+    )?;
+    chart.draw_series([
+        PathElement::new(
+            [(x_range.start, 0.0), (x_range.end, 0.0)],
+            INK.stroke_width(1),
         ),
-        ("validation", RED, |m: &EpochMetrics| m.val_loss),
-    ] {
-        chart
-            .draw_series(LineSeries::new(
-                history.iter().map(|m| (m.epoch as f64, value(m))),
-                colour.stroke_width(2),
-            ))
-            .map_err(|e| e.to_string())?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
+        PathElement::new(
+            [(x_range.start, 0.0), (x_range.start, y_max)],
+            INK.stroke_width(1),
+        ),
+    ])?;
+    for (_, colour, points) in &panel.series {
+        chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            colour.stroke_width(2),
+        ))?;
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())?;
 
-    let max_bleu = history
+    let decimals = if y_step >= 1.0 {
+        0
+    } else {
+        (-y_step.log10()).ceil() as usize
+    };
+    for &y in &y_ticks {
+        let (px, py) = chart.backend_coord(&(x_range.start, y));
+        let text = format!("{y:.decimals$}");
+        labels.push(Label {
+            x: px - 6 - text_width(&text, 2) as i32,
+            y: py - GLYPH_HEIGHT as i32,
+            text,
+            scale: 2,
+            colour: INK,
+        });
+    }
+    for &x in &x_ticks {
+        let (px, py) = chart.backend_coord(&(x, 0.0));
+        let text = format!("{x:.0}");
+        labels.push(Label {
+            x: px - text_width(&text, 2) as i32 / 2,
+            y: py + 6,
+            text,
+            scale: 2,
+            colour: INK,
+        });
+    }
+    let (left, bottom) = chart.backend_coord(&(x_range.start, 0.0));
+    let (right, top) = chart.backend_coord(&(x_range.end, y_max));
+    labels.push(Label {
+        text: "epoch".into(),
+        x: (left + right) / 2 - text_width("epoch", 2) as i32 / 2,
+        y: bottom + 22,
+        scale: 2,
+        colour: INK,
+    });
+    labels.push(Label {
+        text: panel.title.into(),
+        x: (left + right) / 2 - text_width(panel.title, 3) as i32 / 2,
+        y: top - 32,
+        scale: 3,
+        colour: INK,
+    });
+    // The legend, top right inside the plot: a coloured bar and the name per series.
+    let mut y = top + 8;
+    for (name, colour, _) in &panel.series {
+        let x = right - 12 - text_width(name, 2) as i32;
+        labels.push(Label {
+            text: "--".into(),
+            x: x - 28,
+            y,
+            scale: 2,
+            colour: *colour,
+        });
+        labels.push(Label {
+            text: (*name).into(),
+            x,
+            y,
+            scale: 2,
+            colour: INK,
+        });
+        y += 2 * GLYPH_HEIGHT as i32 + 6;
+    }
+    Ok(())
+}
+
+/// A tick step of 1, 2 or 5 × 10^k giving about five ticks, and the axis top (a multiple of
+/// it) above `max`.
+fn nice_axis(max: f64) -> (f64, f64) {
+    let max = if max.is_finite() && max > 0.0 {
+        max * 1.05
+    } else {
+        1.0
+    };
+    let raw = max / 5.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
-        .map(|m| m.val_bleu4)
-        .fold(0.0_f64, f64::max)
-        .max(0.01)
-        * 1.1;
-    let mut chart = ChartBuilder::on(&right)
-        .caption("validation BLEU-4 (greedy)", ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(50)
-        .build_cartesian_2d(epochs, 0.0..max_bleu)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .draw()
-        .map_err(|e| e.to_string())?;
-    chart
-        .draw_series(LineSeries::new(
-            history.iter().map(|m| (m.epoch as f64, m.val_bleu4)),
-            GREEN.stroke_width(2),
-        ))
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    (step, (max / step).ceil() * step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(epoch: usize, train_loss: f64, val_loss: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            learning_rate: 1e-3,
+            train_loss,
+            val_loss,
+            val_bleu4: 0.05 * epoch as f64,
+            val_cider_d: 0.2 * epoch as f64,
+            val_distinct: 0.5,
+            seconds: 1.0,
+            captions_per_second: 100.0,
+        }
+    }
+
+    #[test]
+    fn axes_are_round() {
+        assert_eq!(nice_axis(4.3), (1.0, 5.0));
+        let (step, top) = nice_axis(0.37);
+        assert!(
+            (step - 0.1).abs() < 1e-12 && (top - 0.4).abs() < 1e-12,
+            "{step} {top}"
+        );
+        assert_eq!(nice_axis(0.0), (0.2, 1.0));
+        assert_eq!(nice_axis(f64::NAN), (0.2, 1.0));
+    }
+
+    #[test]
+    fn the_plot_is_drawn_without_any_font_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("training.png");
+        let history: Vec<_> = (1..=12)
+            .map(|e| metrics(e, 4.0 / e as f64, 4.2 / e as f64))
+            .collect();
+        plot(&path, &history).unwrap();
+        let image = image::open(&path).unwrap().to_rgb8();
+        assert_eq!(image.dimensions(), (WIDTH, HEIGHT));
+        let count = |colour: RGBColor| {
+            image
+                .pixels()
+                .filter(|p| p.0 == [colour.0, colour.1, colour.2])
+                .count()
+        };
+        // Every series is drawn, and the labels are (ink pixels beyond the two axes).
+        for colour in [BLUE, RED, TEAL, ORANGE] {
+            assert!(count(colour) > 100, "{colour:?}: {}", count(colour));
+        }
+        assert!(count(INK) > 3000, "{}", count(INK));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
 }

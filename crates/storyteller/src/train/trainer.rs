@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
-use storyteller_data::{FeatureCache, Flickr30k, ImageItem, PAD, PreprocessConfig, Split, Vocab};
+use storyteller_data::{
+    FeatureCache, Flickr30k, ImageItem, OutputLock, PAD, PreprocessConfig, Split, Vocab,
+};
 use storyteller_decoder::train::{GradientReduction, TrainStep, inference_copy};
 use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig};
 use storyteller_metrics::bleu::coco_bleu;
@@ -20,6 +22,9 @@ use crate::train::checkpoint::{self, CHECKPOINT_FORMAT, EpochMetrics, TrainState
 use crate::train::examples::{CaptionExamples, epoch_order, feature_derangement};
 use crate::train::whitening::{feature_statistics, whitened_width, whitening};
 use crate::train::{Selection, TrainConfig, plot};
+
+/// The lock file in a model directory being trained.
+const LOCK_FILE: &str = ".train.lock";
 
 /// Images decoded per validation search batch.
 const VAL_BATCH: usize = 256;
@@ -146,6 +151,8 @@ pub fn train(
         })?;
     std::fs::create_dir_all(out_dir)
         .map_err(io_error(out_dir, "cannot create the model directory"))?;
+    // One writer per model directory: a second run into it is refused while this one lives.
+    let _lock = OutputLock::acquire(out_dir, &out_dir.join(LOCK_FILE), "storyteller train")?;
 
     let train_images = dataset.split(Split::Train);
     let vocab = Vocab::from_tokens(
@@ -230,7 +237,7 @@ pub fn train(
             let bytes = std::fs::read(&optimizer_path)
                 .map_err(io_error(&optimizer_path, "cannot read the optimiser state"))?;
             step = step.load_state_bytes(bytes).map_err(|source| {
-                StorytellerError::Decoder(storyteller_decoder::DecoderError::Record {
+                StorytellerError::from(storyteller_decoder::DecoderError::Record {
                     path: optimizer_path,
                     source,
                 })
@@ -391,7 +398,7 @@ pub fn train(
             &state,
             &decoder.to_bytes()?,
             &step.state_bytes().map_err(|source| {
-                StorytellerError::Decoder(storyteller_decoder::DecoderError::Record {
+                StorytellerError::from(storyteller_decoder::DecoderError::Record {
                     path: checkpoint::checkpoint_dir(out_dir),
                     source,
                 })
