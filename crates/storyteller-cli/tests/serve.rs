@@ -14,7 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use burn::tensor::Device;
 use image::RgbImage;
 use serde_json::{Value, json};
@@ -531,11 +530,12 @@ fn load(addr: &str, pngs: &[Vec<u8>], requests: usize, clients: usize) -> LoadRe
 
 // ---------------------------------------------------------------- the browser
 
-/// A W3C WebDriver session on a chromedriver we started.
+/// A WebDriver session (through the `fantoccini` client) on a chromedriver we started, driven
+/// synchronously from the test on a runtime of its own.
 struct Browser {
     driver: Child,
-    addr: String,
-    session: String,
+    runtime: tokio::runtime::Runtime,
+    client: Option<fantoccini::Client>,
     _profile: tempfile::TempDir,
 }
 
@@ -581,7 +581,7 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(100));
         }
         let profile = tempfile::tempdir().unwrap();
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
+        let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium,
@@ -593,49 +593,54 @@ impl Browser {
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             },
-        }}});
-        let mut browser = Self {
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = runtime
+            .block_on(
+                fantoccini::ClientBuilder::new(connector)
+                    .capabilities(capabilities)
+                    .connect(&format!("http://{addr}")),
+            )
+            .unwrap_or_else(|err| panic!("no WebDriver session: {err}"));
+        Some(Self {
             driver,
-            addr,
-            session: String::new(),
+            runtime,
+            client: Some(client),
             _profile: profile,
-        };
-        let created = browser.command("POST", "/session", &capabilities);
-        browser.session = created["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-            .to_owned();
-        Some(browser)
+        })
     }
 
-    fn command(&self, method: &str, path: &str, body: &Value) -> Value {
-        let body = if method == "GET" || method == "DELETE" {
-            Vec::new()
-        } else {
-            body.to_string().into_bytes()
-        };
-        let (status, answer) = http(
-            &self.addr,
-            method,
-            path,
-            &[("Content-Type", "application/json")],
-            &body,
-        );
-        let answer: Value = serde_json::from_slice(&answer).unwrap();
-        assert_eq!(status, 200, "WebDriver {method} {path}: {answer}");
-        answer["value"].clone()
+    fn client(&self) -> &fantoccini::Client {
+        self.client.as_ref().expect("a live session")
     }
 
-    fn session(&self, method: &str, path: &str, body: &Value) -> Value {
-        self.command(method, &format!("/session/{}{path}", self.session), body)
+    fn goto(&self, url: &str) {
+        self.runtime
+            .block_on(self.client().goto(url))
+            .unwrap_or_else(|err| panic!("WebDriver goto {url}: {err}"));
     }
 
-    fn script(&self, script: &str) -> Value {
-        self.session(
-            "POST",
-            "/execute/sync",
-            &json!({"script": script, "args": []}),
-        )
+    /// Types `text` into the element `css` names (a file input takes a path).
+    fn send_keys(&self, css: &str, text: &str) {
+        self.runtime
+            .block_on(async {
+                let element = self.client().find(fantoccini::Locator::Css(css)).await?;
+                element.send_keys(text).await
+            })
+            .unwrap_or_else(|err| panic!("WebDriver send_keys {css}: {err}"));
+    }
+
+    fn script(&self, script: &str, args: Vec<Value>) -> Value {
+        self.runtime
+            .block_on(self.client().execute(script, args))
+            .unwrap_or_else(|err| panic!("WebDriver script: {err}"))
     }
 }
 
@@ -644,7 +649,7 @@ impl Browser {
     fn wait_for_caption(&self) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let state = self.script("return document.body.dataset.state");
+            let state = self.script("return document.body.dataset.state", vec![]);
             if state == "done" || state == "error" {
                 break;
             }
@@ -658,33 +663,27 @@ impl Browser {
              status: document.getElementById('status').textContent, \
              width_disabled: document.getElementById('width').disabled, \
              preview: document.querySelector('#drop img') !== null }",
+            vec![],
         )
     }
 
     /// Sets a control of the page as a person would (value, then a change event).
     fn set_control(&self, id: &str, value: &str) {
-        self.session(
-            "POST",
-            "/execute/sync",
-            &json!({
-                "script": "document.body.dataset.state = 'changing'; \
-                           const el = document.getElementById(arguments[0]); \
-                           el.value = arguments[1]; \
-                           el.dispatchEvent(new Event('change'));",
-                "args": [id, value],
-            }),
+        self.script(
+            "document.body.dataset.state = 'changing'; \
+             const el = document.getElementById(arguments[0]); \
+             el.value = arguments[1]; \
+             el.dispatchEvent(new Event('change'));",
+            vec![json!(id), json!(value)],
         );
     }
 
     /// A PNG of the viewport.
     fn screenshot(&self) -> Vec<u8> {
-        let shot = self.session("GET", "/screenshot", &Value::Null);
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(
-                shot.as_str()
-                    .unwrap_or_else(|| panic!("no screenshot: {shot}")),
-            )
-            .unwrap();
+        let png = self
+            .runtime
+            .block_on(self.client().screenshot())
+            .unwrap_or_else(|err| panic!("no screenshot: {err}"));
         assert!(image::load_from_memory(&png).unwrap().width() > 500);
         png
     }
@@ -692,14 +691,8 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        if !self.session.is_empty() {
-            let _ = http(
-                &self.addr,
-                "DELETE",
-                &format!("/session/{}", self.session),
-                &[],
-                &[],
-            );
+        if let Some(client) = self.client.take() {
+            let _ = self.runtime.block_on(client.close());
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
@@ -732,25 +725,8 @@ fn the_page_captions_an_uploaded_image_in_headless_chromium() {
     image.save(&file).unwrap();
     let expected = library_captions(&image, &beam(3, 3));
 
-    browser.session(
-        "POST",
-        "/url",
-        &json!({"url": format!("http://{}/", server.addr)}),
-    );
-    let input = browser.session(
-        "POST",
-        "/element",
-        &json!({"using": "css selector", "value": "#file"}),
-    );
-    let element = input["element-6066-11e4-a52e-4f735466cecf"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    browser.session(
-        "POST",
-        &format!("/element/{element}/value"),
-        &json!({"text": file.to_str().unwrap()}),
-    );
+    browser.goto(&format!("http://{}/", server.addr));
+    browser.send_keys("#file", file.to_str().unwrap());
     let page = browser.wait_for_caption();
     let png = browser.screenshot();
     let path = artifact_path("serve-screenshot.png");
