@@ -34,6 +34,8 @@ fn main() -> anyhow::Result<()> {
             },
             out_dir: out.as_ref(),
             resume: false,
+            // This example replaces whatever model OUT already holds.
+            overwrite: true,
             data_parallel: Vec::new(),
             reduction: Default::default(),
             stop_after: None,

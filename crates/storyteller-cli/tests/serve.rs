@@ -101,11 +101,15 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Self {
+        Self::start_with(model(), extra)
+    }
+
+    fn start_with(model: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_storyteller"))
             .args([
                 "serve",
                 "--model",
-                model().to_str().unwrap(),
+                model.to_str().unwrap(),
                 "--addr",
                 "127.0.0.1:0",
             ])
@@ -755,4 +759,61 @@ fn the_page_captions_an_uploaded_image_in_headless_chromium() {
     );
     assert_eq!(page["width_disabled"], true, "{page}");
     assert!(image::load_from_memory(&png).unwrap().width() > 500);
+}
+
+/// A model directory is a file tree anyone may have written: values from its
+/// `metrics.jsonl` reach the page as text, never as markup (the seed's footer ran script
+/// stored there).
+#[test]
+fn the_page_renders_model_files_as_text() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = dir.path().join("<img src=x onerror=window.pwned=1>");
+    std::fs::create_dir_all(&hostile).unwrap();
+    for file in ["config.json", "vocab.json", "decoder.bpk"] {
+        std::fs::copy(model().join(file), hostile.join(file)).unwrap();
+    }
+    let mut config = storyteller::ModelConfig::load(model()).unwrap();
+    config.encoder.weights = config.encoder_weights(model());
+    config.save(&hostile).unwrap();
+    let script = "<img src=x onerror=window.pwned=2>";
+    let line = json!({"epoch": script, "val_bleu4": script});
+    std::fs::write(hostile.join("metrics.jsonl"), format!("{line}\n")).unwrap();
+    let server = Server::start_with(&hostile, &[]);
+    let (status, info) = server.get("/api/model");
+    assert_eq!(status, 200);
+    assert!(
+        !info.to_string().contains(dir.path().to_str().unwrap()),
+        "/api/model reveals where the files live: {info}"
+    );
+
+    browser.goto(&format!("http://{}/", server.addr));
+    let mut footer = Value::Null;
+    for _ in 0..100 {
+        footer = browser.script(
+            "const f = document.getElementById('model'); return [f.textContent, f.querySelectorAll('img').length, window.pwned === undefined];",
+            Vec::new(),
+        );
+        if footer[0].as_str().is_some_and(|t| t.contains("/api/model")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        footer[0]
+            .as_str()
+            .unwrap()
+            .contains("<img src=x onerror=window.pwned=1>"),
+        "{footer}"
+    );
+    assert_eq!(
+        footer[1], 0,
+        "markup from the model directory was rendered: {footer}"
+    );
+    assert_eq!(
+        footer[2], true,
+        "script from the model directory ran: {footer}"
+    );
 }

@@ -248,13 +248,29 @@ impl Captioner {
     /// - `features`: `[batch, d_feature]`
     ///
     /// # Errors
-    /// Search failure (invalid settings).
+    /// Search failure (invalid settings), or scores that are not finite (a model whose
+    /// weights hold NaN or infinity).
     pub fn caption_features(
         &self,
         features: Tensor<2>,
         search: &Search,
     ) -> Result<Vec<Vec<Caption>>> {
         let ranked = search.search(&self.decoder, features)?;
+        if let Some(bad) = ranked
+            .iter()
+            .flatten()
+            .find(|h| !h.log_prob.is_finite() || !h.score.is_finite())
+        {
+            return Err(StorytellerError::NonFinite(format!(
+                "the decoder scored a caption {} (log-probability {}): its weights hold NaN or infinity",
+                if bad.log_prob.is_nan() {
+                    "NaN"
+                } else {
+                    "non-finite"
+                },
+                bad.log_prob
+            )));
+        }
         Ok(ranked
             .iter()
             .map(|hyps| {

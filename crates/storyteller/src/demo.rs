@@ -182,6 +182,8 @@ pub fn run_demo(out: &Path, config: &DemoConfig, device: &Device) -> Result<Demo
                 },
                 out_dir: model_dir,
                 resume: false,
+                // The demo regenerates its whole output directory.
+                overwrite: true,
                 data_parallel: Vec::new(),
                 reduction: Default::default(),
                 stop_after: None,

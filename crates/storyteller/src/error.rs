@@ -138,7 +138,8 @@ pub enum StorytellerError {
     },
     /// The training loss became NaN or infinite.
     #[error(
-        "training diverged at epoch {epoch}, batch {batch}: loss {loss}; the last good checkpoint (epoch {last_good}) is kept in {checkpoint}"
+        "training diverged at epoch {epoch}, batch {batch}: loss {loss}; {}",
+        kept(*.last_good, .checkpoint.as_deref())
     )]
     Diverged {
         /// Epoch (1-based) where it happened.
@@ -149,9 +150,13 @@ pub enum StorytellerError {
         loss: f32,
         /// The last completed epoch with a checkpoint (0 = none).
         last_good: usize,
-        /// Where the checkpoint is.
-        checkpoint: PathBuf,
+        /// Where that checkpoint is (`None` when no epoch completed).
+        checkpoint: Option<PathBuf>,
     },
+    /// A model produced scores that are not finite numbers (its weights hold NaN or
+    /// infinity).
+    #[error("{0}")]
+    NonFinite(String),
     /// Training data is unusable (no captions, no features for the split, ...).
     #[error("{0}")]
     NoTrainingData(String),
@@ -169,5 +174,16 @@ pub(crate) fn io_error(
         path,
         action,
         source,
+    }
+}
+
+/// What a diverged run leaves behind, for its message.
+fn kept(last_good: usize, checkpoint: Option<&std::path::Path>) -> String {
+    match checkpoint {
+        Some(path) => format!(
+            "the last good checkpoint (epoch {last_good}) is kept in {} (continue with --resume)",
+            path.display()
+        ),
+        None => "no epoch had completed, so there is no checkpoint to resume".into(),
     }
 }

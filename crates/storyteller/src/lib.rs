@@ -41,7 +41,7 @@ pub use extract::{ExtractOptions, ExtractSummary, extract_features};
 /// The `image` crate, whose [`RgbImage`] [`Captioner`] captions.
 pub use image;
 pub use image::RgbImage;
-pub use model_dir::{EncoderRef, ModelConfig};
+pub use model_dir::{DecoderKind, EncoderRef, ModelConfig, ModelLayout};
 pub use storyteller_data::{
     FeatureCache, Flickr30k, MergeSummary, PreprocessConfig, Shard, Split, Vocab, merge_shards,
 };

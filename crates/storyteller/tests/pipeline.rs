@@ -65,6 +65,17 @@ fn train_on(
     stop_after: Option<usize>,
     data_parallel: Vec<Device>,
 ) -> Result<TrainSummary, StorytellerError> {
+    train_with(out, config, resume, false, stop_after, data_parallel)
+}
+
+fn train_with(
+    out: &Path,
+    config: &TrainConfig,
+    resume: bool,
+    overwrite: bool,
+    stop_after: Option<usize>,
+    data_parallel: Vec<Device>,
+) -> Result<TrainSummary, StorytellerError> {
     let f = fixture();
     let device = Device::flex();
     let dataset = Flickr30k::open(f.out.join("dataset")).unwrap();
@@ -81,6 +92,7 @@ fn train_on(
             },
             out_dir: out,
             resume,
+            overwrite,
             data_parallel,
             reduction: Default::default(),
             stop_after,
@@ -238,6 +250,7 @@ fn features_from_other_encoder_weights_are_refused() {
             },
             out_dir: dir.path(),
             resume: false,
+            overwrite: false,
             data_parallel: Vec::new(),
             reduction: Default::default(),
             stop_after: None,
@@ -333,4 +346,140 @@ fn a_model_whose_encoder_changed_is_refused() {
         matches!(err, StorytellerError::EncoderMismatch { .. }),
         "{err}"
     );
+}
+
+/// The learning rate that blows the tiny model up within its first epoch.
+fn diverging() -> TrainConfig {
+    tiny_train()
+        .with_learning_rate(1e6)
+        .with_optimizer(storyteller_decoder::train::OptimizerConfig::new().with_clip_norm(None))
+}
+
+#[test]
+fn a_diverged_first_epoch_names_no_checkpoint() {
+    let _training = training_lock_after_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let err = train_into(&out, &diverging(), false, None).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(
+            err,
+            StorytellerError::Diverged {
+                last_good: 0,
+                checkpoint: None,
+                ..
+            }
+        ),
+        "{message}"
+    );
+    assert!(message.contains("no checkpoint"), "{message}");
+    assert!(!out.join("checkpoint").exists());
+    assert!(!out.join("config.json").exists(), "nothing was published");
+}
+
+/// Re-training into a model directory: refused without `overwrite`; with it, a run that
+/// diverges in its first epoch leaves the old model whole (the seed wrote the new
+/// vocabulary and config first and left old weights under them).
+#[test]
+fn retraining_over_a_model_never_mixes_two_models() {
+    let _training = training_lock_after_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    // A vocabulary of words seen at least twice: the failed run's differs.
+    train_into(
+        &out,
+        &tiny_train().with_epochs(1).with_min_count(2),
+        false,
+        None,
+    )
+    .unwrap();
+    let files = ["config.json", "vocab.json", "decoder.bpk"];
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+
+    let err = train_into(&out, &tiny_train(), false, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--overwrite") && err.contains("--resume"),
+        "{err}"
+    );
+
+    let err = train_with(&out, &diverging(), false, true, None, Vec::new()).unwrap_err();
+    assert!(matches!(err, StorytellerError::Diverged { .. }), "{err}");
+    for (file, bytes) in files.iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read(out.join(file)).unwrap(),
+            bytes,
+            "{file} changed"
+        );
+    }
+    let model = ModelFiles::load(&out, &Device::flex()).unwrap();
+    assert_eq!(model.vocab.len(), model.config.decoder.vocab_size);
+    let old_words = model.vocab.len();
+
+    // A successful overwrite publishes the new model as a whole.
+    let summary = train_with(
+        &out,
+        &tiny_train().with_epochs(1),
+        false,
+        true,
+        None,
+        Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(summary.epochs, 1);
+    let model = ModelFiles::load(&out, &Device::flex()).unwrap();
+    assert!(
+        model.vocab.len() > old_words,
+        "min count 1 keeps more words"
+    );
+    assert_eq!(model.vocab.len(), model.config.decoder.vocab_size);
+}
+
+#[test]
+fn a_corrupted_decoder_file_is_refused_naming_it() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for file in ["config.json", "vocab.json", "decoder.bpk"] {
+        std::fs::copy(f.out.join("model").join(file), model.join(file)).unwrap();
+    }
+    let mut config = storyteller::ModelConfig::load(&model).unwrap();
+    config.encoder.weights = f.out.join("encoder.bpk");
+    config.save(&model).unwrap();
+    Captioner::load(&model, &Device::flex()).unwrap();
+    let mut bytes = std::fs::read(model.join("decoder.bpk")).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(model.join("decoder.bpk"), bytes).unwrap();
+    let err = Captioner::load(&model, &Device::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("decoder.bpk") && err.contains("checksum"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_model_with_nan_weights_is_an_error_not_an_empty_caption() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let device = Device::flex();
+    let mut files = ModelFiles::load(&f.out.join("model"), &device).unwrap();
+    let weight = files.decoder.out.weight.val();
+    files.decoder.out.weight =
+        burn::module::Param::from_tensor(weight.clone().mul_scalar(f32::NAN));
+    let encoder = storyteller::Encoder::load(f.out.join("encoder.bpk"), &device).unwrap();
+    let captioner = Captioner::from_parts(encoder, files, &device).unwrap();
+    let image = image::RgbImage::from_pixel(40, 40, image::Rgb([200, 30, 30]));
+    let err = captioner.caption(&image).unwrap_err();
+    assert!(matches!(err, StorytellerError::NonFinite(_)), "{err}");
+    assert!(err.to_string().contains("NaN"), "{err}");
 }

@@ -80,6 +80,10 @@ pub struct TrainArgs {
     /// Continue from the checkpoint in MODEL_DIR.
     #[arg(long)]
     resume: bool,
+    /// Replace the model already in MODEL_DIR (refused without this flag). The old model
+    /// stays usable until the new run's first epoch publishes its replacement.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Stop after this epoch (resume later with --resume).
     #[arg(long, value_name = "EPOCH")]
     stop_after: Option<usize>,
@@ -198,6 +202,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             },
             out_dir: &args.out,
             resume: args.resume,
+            overwrite: args.overwrite,
             data_parallel: devices,
             reduction,
             stop_after: args.stop_after,

@@ -44,21 +44,31 @@ pub struct ServeArgs {
     device: crate::device::DeviceName,
 }
 
-/// `config.json` and every line of `metrics.jsonl` (when there is one) of a model directory.
+/// `config.json` (validated) and every line of `metrics.jsonl` (when there is one) of a
+/// model directory. Paths are reduced to file names: the server does not tell clients
+/// where its files live.
 fn model_info(dir: &Path) -> anyhow::Result<Value> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-    let config: Value =
-        serde_json::from_str(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-    let metrics: Vec<Value> = std::fs::read_to_string(dir.join("metrics.jsonl"))
+    let layout = storyteller::ModelLayout::new(dir);
+    let mut config = serde_json::to_value(storyteller::ModelConfig::load(dir)?)?;
+    if let Some(weights) = config.pointer_mut("/encoder/weights") {
+        let name = Path::new(weights.as_str().unwrap_or_default())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        *weights = Value::String(name);
+    }
+    let metrics: Vec<Value> = std::fs::read_to_string(layout.metrics())
         .map(|text| {
             text.lines()
                 .filter_map(|line| serde_json::from_str(line).ok())
                 .collect()
         })
         .unwrap_or_default();
-    Ok(json!({ "dir": dir, "config": config, "metrics": metrics }))
+    let name = std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "model".into());
+    Ok(json!({ "dir": name, "config": config, "metrics": metrics }))
 }
 
 /// Runs `storyteller serve` until Ctrl-C (or SIGINT), then finishes the requests in flight.

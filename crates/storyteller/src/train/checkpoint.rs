@@ -4,18 +4,19 @@
 //! MODEL_DIR/checkpoint/state.json          TrainState (written last, atomically)
 //! MODEL_DIR/checkpoint/epoch-0007/decoder.bpk
 //! MODEL_DIR/checkpoint/epoch-0007/optimizer.bpk
+//! MODEL_DIR/checkpoint/epoch-0007/vocab.json      the run's vocabulary (a resume checks it)
 //! ```
 //!
 //! Each epoch writes a new `epoch-NNNN` directory, then points `state.json` at it, then
 //! removes the older ones, so an interruption at any moment leaves a consistent checkpoint.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use storyteller_decoder::CaptionDecoderConfig;
 
 use crate::error::{Result, StorytellerError, io_error};
-use crate::model_dir::{read_json, write_bytes};
+use crate::model_dir::{ModelLayout, read_json, write_bytes};
 use crate::train::TrainConfig;
 
 /// Format tag of `state.json`.
@@ -73,27 +74,18 @@ pub struct TrainState {
     pub encoder_hash: String,
 }
 
-/// The checkpoint directory of a model directory.
-pub fn checkpoint_dir(model_dir: &Path) -> PathBuf {
-    model_dir.join("checkpoint")
-}
-
-fn epoch_dir(model_dir: &Path, epoch: usize) -> PathBuf {
-    checkpoint_dir(model_dir).join(format!("epoch-{epoch:04}"))
-}
-
-/// Where the decoder and optimiser of the state's epoch are.
-pub fn epoch_files(model_dir: &Path, epoch: usize) -> (PathBuf, PathBuf) {
-    let dir = epoch_dir(model_dir, epoch);
-    (dir.join("decoder.bpk"), dir.join("optimizer.bpk"))
+/// The vocabulary saved with a checkpoint epoch (absent in checkpoints written before it
+/// was saved there).
+pub fn vocab_file(layout: &ModelLayout, epoch: usize) -> PathBuf {
+    layout.checkpoint_epoch(epoch).join(ModelLayout::VOCAB)
 }
 
 /// Reads the checkpoint state of a model directory, `None` when there is no checkpoint.
 ///
 /// # Errors
 /// A malformed state file or another format version.
-pub fn load_state(model_dir: &Path) -> Result<Option<TrainState>> {
-    let path = checkpoint_dir(model_dir).join("state.json");
+pub fn load_state(layout: &ModelLayout) -> Result<Option<TrainState>> {
+    let path = layout.checkpoint_state();
     if !path.exists() {
         return Ok(None);
     }
@@ -145,25 +137,29 @@ fn upgrade_state(state: &mut serde_json::Value) {
     }
 }
 
-/// Writes an epoch's checkpoint: weights and optimiser first, then the state pointing at
-/// them, then removes older epochs.
+/// Writes an epoch's checkpoint: weights, optimiser and vocabulary first, then the state
+/// pointing at them, then removes older epochs.
 ///
 /// # Errors
 /// A write failure (the previous checkpoint stays valid).
-pub fn save(model_dir: &Path, state: &TrainState, decoder: &[u8], optimizer: &[u8]) -> Result<()> {
-    let dir = epoch_dir(model_dir, state.epoch);
+pub fn save(
+    layout: &ModelLayout,
+    state: &TrainState,
+    decoder: &[u8],
+    optimizer: &[u8],
+    vocab_json: &str,
+) -> Result<()> {
+    let dir = layout.checkpoint_epoch(state.epoch);
     std::fs::create_dir_all(&dir)
         .map_err(io_error(&dir, "cannot create the checkpoint directory"))?;
-    let (decoder_path, optimizer_path) = epoch_files(model_dir, state.epoch);
+    let (decoder_path, optimizer_path) = layout.checkpoint_files(state.epoch);
     write_bytes(&decoder_path, decoder)?;
     write_bytes(&optimizer_path, optimizer)?;
+    write_bytes(&vocab_file(layout, state.epoch), vocab_json.as_bytes())?;
     let json = serde_json::to_string_pretty(state).expect("a train state serialises");
-    write_bytes(
-        &checkpoint_dir(model_dir).join("state.json"),
-        json.as_bytes(),
-    )?;
+    write_bytes(&layout.checkpoint_state(), json.as_bytes())?;
     let keep = dir.file_name().map(|n| n.to_owned());
-    if let Ok(entries) = std::fs::read_dir(checkpoint_dir(model_dir)) {
+    if let Ok(entries) = std::fs::read_dir(layout.checkpoint()) {
         for entry in entries.flatten() {
             let name = entry.file_name();
             if name.to_string_lossy().starts_with("epoch-") && Some(&name) != keep.as_ref() {

@@ -6,6 +6,7 @@ mod examples;
 mod glyphs;
 mod plot;
 mod trainer;
+mod validation;
 mod whitening;
 
 pub use checkpoint::{EpochMetrics, TrainState};

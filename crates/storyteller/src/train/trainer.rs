@@ -1,46 +1,31 @@
 //! The training loop: epochs over cached features, validation, early stopping, checkpoints.
+//!
+//! A run has five phases, each its own function: [`Prepared::new`] (vocabulary, examples,
+//! validation set, decoder config), [`claim`] (lock the directory, refuse to replace a
+//! model without `overwrite`), [`Run::start`] (resume from the checkpoint or initialise),
+//! [`Run::train_epoch`] and [`Run::end_epoch`] (validate, publish the best model,
+//! checkpoint, metrics, plot).
 
 use std::path::Path;
 use std::time::Instant;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use storyteller_data::{
-    FeatureCache, Flickr30k, ImageItem, OutputLock, PAD, PreprocessConfig, Split, Vocab,
-};
+use storyteller_data::{FeatureCache, Flickr30k, OutputLock, PAD, PreprocessConfig, Split, Vocab};
 use storyteller_decoder::train::{GradientReduction, TrainStep, inference_copy};
 use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig};
-use storyteller_metrics::bleu::coco_bleu;
-use storyteller_metrics::{CiderConfig, Corpus, cider_d};
-use storyteller_search::GreedySearch;
 
 use crate::error::{Result, StorytellerError, io_error};
-use crate::model_dir::{
-    DECODER_FILE, EncoderRef, ModelConfig, VOCAB_FILE, save_decoder, write_bytes,
-};
+use crate::model_dir::{EncoderRef, ModelConfig, ModelLayout, publish, write_bytes};
 use crate::train::checkpoint::{self, CHECKPOINT_FORMAT, EpochMetrics, TrainState};
-use crate::train::examples::{CaptionExamples, epoch_order, feature_derangement};
+use crate::train::examples::{CaptionExamples, epoch_order};
+use crate::train::validation::Validation;
 use crate::train::whitening::{feature_statistics, whitened_width, whitening};
 use crate::train::{Selection, TrainConfig, plot};
-
-/// The lock file in a model directory being trained.
-const LOCK_FILE: &str = ".train.lock";
-
-/// Images decoded per validation search batch.
-const VAL_BATCH: usize = 256;
 
 /// Training batches between reads of their losses (for the progress bar and the divergence
 /// check).
 const LOSS_READ_INTERVAL: usize = 8;
-
-/// Reads a run of batch losses (each `[1]`, on one device) with one host read.
-fn read_losses(losses: Vec<Tensor<1>>) -> Vec<f32> {
-    Tensor::cat(losses, 0)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("f32 losses")
-}
 
 /// What a training run needs besides its [`TrainConfig`].
 #[derive(Debug)]
@@ -55,6 +40,10 @@ pub struct TrainOptions<'a> {
     pub out_dir: &'a Path,
     /// Continue from the checkpoint in `out_dir`.
     pub resume: bool,
+    /// Replace the model (and discard the training checkpoint) already in `out_dir`. The
+    /// old model stays loadable until the new run's first epoch publishes its replacement.
+    /// Without it, a fresh run into a directory holding a model is refused.
+    pub overwrite: bool,
     /// More devices for data-parallel training: every batch is split across the main
     /// device and these, gradients are summed, and one update is made (empty: one device).
     pub data_parallel: Vec<Device>,
@@ -87,220 +76,305 @@ pub struct TrainSummary {
     pub warnings: Vec<String>,
 }
 
-struct Validation {
-    examples: CaptionExamples,
-    rows: Vec<usize>,
-    references: Vec<Vec<String>>,
-}
-
-impl Validation {
-    /// Gives every validation image another one's features, once (blind training).
-    fn shuffle_features(&mut self, seed: u64) {
-        let moved = feature_derangement(&self.rows, seed, 0);
-        for row in self.examples.rows.iter_mut().chain(self.rows.iter_mut()) {
-            *row = moved[&*row];
-        }
-    }
-}
-
 /// Trains a decoder on cached features and writes a model directory.
 ///
 /// Per epoch: shuffled teacher-forced batches (seeded by `config.seed` and the epoch, so
 /// a resumed run matches an uninterrupted one), then validation loss, greedy BLEU-4 and
 /// CIDEr-D on the validation split. The best decoder under `config.selection` (CIDEr-D by
-/// default) is `decoder.bpk`; training stops after
-/// `patience` epochs without improvement. Every epoch is checkpointed atomically. A batch
-/// loss that is NaN, infinite or above 100·ln(vocabulary size) (a hundred times a uniform
-/// guess) stops the run with [`StorytellerError::Diverged`]; the last checkpoint stays.
+/// default) is published with its vocabulary and config (see [`crate::model_dir`]);
+/// training stops after `patience` epochs without improvement. Every epoch is checkpointed
+/// atomically. A batch loss that is NaN, infinite or above 100·ln(vocabulary size) (a
+/// hundred times a uniform guess) stops the run with [`StorytellerError::Diverged`]; the
+/// last checkpoint and the last published model stay.
 ///
 /// # Errors
 /// Unusable data, a feature cache from other encoder weights, a checkpoint from another
-/// configuration (`--resume`), a diverging loss, or an I/O failure.
+/// configuration (`resume`), a directory holding a model (without `overwrite` or
+/// `resume`), a diverging loss, or an I/O failure.
 pub fn train(
     config: &TrainConfig,
     options: TrainOptions<'_>,
     device: &Device,
 ) -> Result<TrainSummary> {
-    let TrainOptions {
-        dataset,
-        features,
-        encoder,
-        out_dir,
-        resume,
-        data_parallel,
-        reduction,
-        stop_after,
-        progress,
-    } = options;
-    let mut warnings = Vec::new();
-    if features.key().encoder != encoder.hash {
-        return Err(StorytellerError::EncoderMismatch {
-            path: encoder.weights.clone(),
-            found: encoder.hash.clone(),
-            expected: features.key().encoder.clone(),
-            context: format!("the feature cache {}", features.path().display()),
-        });
+    let prepared = Prepared::new(config, &options)?;
+    let layout = ModelLayout::new(options.out_dir);
+    let _lock = claim(&layout, &options)?;
+    let mut run = Run::start(config, &options, prepared, layout, device)?;
+    while let Some(epoch) = run.next_epoch(options.stop_after) {
+        let started = Instant::now();
+        let train_loss = run.train_epoch(epoch, options.progress)?;
+        let train_seconds = started.elapsed().as_secs_f64();
+        run.end_epoch(epoch, train_loss, train_seconds, started, options.progress)?;
     }
-    let preprocess: PreprocessConfig =
-        serde_json::from_str(&features.key().preprocess).map_err(|source| {
-            StorytellerError::Json {
+    Ok(run.summary())
+}
+
+/// Everything a run derives from its data before touching the model directory.
+struct Prepared<'a> {
+    features: &'a FeatureCache,
+    encoder: EncoderRef,
+    preprocess: PreprocessConfig,
+    vocab: Vocab,
+    examples: CaptionExamples,
+    validation: Validation,
+    decoder_config: CaptionDecoderConfig,
+    warnings: Vec<String>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Checks the features against the encoder, builds the vocabulary from the training
+    /// captions, the examples, the validation set and the decoder config.
+    fn new(config: &TrainConfig, options: &TrainOptions<'a>) -> Result<Self> {
+        let (dataset, features, encoder) = (options.dataset, options.features, &options.encoder);
+        let mut warnings = Vec::new();
+        if features.key().encoder != encoder.hash {
+            return Err(StorytellerError::EncoderMismatch {
+                path: encoder.weights.clone(),
+                found: encoder.hash.clone(),
+                expected: features.key().encoder.clone(),
+                context: format!("the feature cache {}", features.path().display()),
+            });
+        }
+        let preprocess: PreprocessConfig = serde_json::from_str(&features.key().preprocess)
+            .map_err(|source| StorytellerError::Json {
                 path: features.path().to_owned(),
                 what: "preprocessing record",
                 source,
-            }
-        })?;
-    std::fs::create_dir_all(out_dir)
-        .map_err(io_error(out_dir, "cannot create the model directory"))?;
-    // One writer per model directory: a second run into it is refused while this one lives.
-    let _lock = OutputLock::acquire(out_dir, &out_dir.join(LOCK_FILE), "storyteller train")?;
-
-    let train_images = dataset.split(Split::Train);
-    let vocab = Vocab::from_tokens(
-        train_images
-            .images()
-            .iter()
-            .flat_map(|i| i.captions.iter().map(|c| c.tokens.as_slice())),
-        config.min_count,
-    );
-    let (train_examples, missing) = CaptionExamples::build(
-        train_images.images(),
-        features,
-        &vocab,
-        config.max_caption_len,
-    );
-    if missing > 0 {
-        warnings.push(format!(
-            "{missing} training images have no features in {} and are skipped",
-            features.path().display()
-        ));
-    }
-    if train_examples.is_empty() {
-        return Err(StorytellerError::NoTrainingData(format!(
-            "no training caption has features: {} training images, {} cached features in {}",
-            train_images.images().len(),
-            features.len(),
-            features.path().display()
-        )));
-    }
-    let mut validation =
-        validation_set(dataset.split(Split::Val).images(), features, &vocab, config);
-    if config.blind {
-        validation.shuffle_features(config.seed);
-    }
-    if validation.rows.is_empty() {
-        return Err(StorytellerError::NoTrainingData(
-            "no validation image has features: early stopping needs the validation split".into(),
-        ));
-    }
-
-    // The whitening width is part of the decoder config a resume must match; the
-    // statistics and the projection themselves are computed only for a fresh start.
-    let d_whitened = config
-        .d_whitened
-        .map(|k| whitened_width(k, &train_examples.rows, features.width()));
-    let decoder_config = CaptionDecoderConfig::new(vocab.len())
-        .with_d_feature(features.width())
-        .with_d_embed(config.d_embed)
-        .with_d_hidden(config.d_hidden)
-        .with_n_layers(config.n_layers)
-        .with_dropout(config.dropout)
-        .with_conditioning(config.conditioning)
-        .with_d_whitened(d_whitened);
-    decoder_config.validate()?;
-
-    // A loss 100 times that of a uniform guess is an explosion, not learning.
-    let loss_limit = 100.0 * (vocab.len() as f32).ln();
-    let train_device = device.clone().autodiff();
-    let shard_devices: Vec<Device> = std::iter::once(train_device.clone())
-        .chain(data_parallel.iter().map(|d| d.clone().autodiff()))
-        .collect();
-    let mut step = TrainStep::new(&config.optimizer, PAD).with_reduction(reduction, &shard_devices);
-    let previous = checkpoint::load_state(out_dir)?;
-    if resume && previous.is_none() {
-        warnings.push(format!(
-            "nothing to resume: no checkpoint in {}; training from scratch",
-            out_dir.display()
-        ));
-    }
-    let (mut decoder, mut state) = match previous {
-        Some(state) if resume => {
-            resume_checks(
-                out_dir,
-                &state,
-                config,
-                &decoder_config,
-                &vocab,
-                &encoder.hash,
-            )?;
-            let (decoder_path, optimizer_path) = checkpoint::epoch_files(out_dir, state.epoch);
-            let decoder = CaptionDecoder::load(&decoder_path, &decoder_config, &train_device)?;
-            let bytes = std::fs::read(&optimizer_path)
-                .map_err(io_error(&optimizer_path, "cannot read the optimiser state"))?;
-            step = step.load_state_bytes(bytes).map_err(|source| {
-                StorytellerError::from(storyteller_decoder::DecoderError::Record {
-                    path: optimizer_path,
-                    source,
-                })
             })?;
-            let state = TrainState {
-                config: config.clone(),
-                ..state
-            };
-            (decoder, state)
+        let train_images = dataset.split(Split::Train);
+        let vocab = Vocab::from_tokens(
+            train_images
+                .images()
+                .iter()
+                .flat_map(|i| i.captions.iter().map(|c| c.tokens.as_slice())),
+            config.min_count,
+        );
+        let (examples, missing) = CaptionExamples::build(
+            train_images.images(),
+            features,
+            &vocab,
+            config.max_caption_len,
+        );
+        if missing > 0 {
+            warnings.push(format!(
+                "{missing} training images have no features in {} and are skipped",
+                features.path().display()
+            ));
         }
-        _ => {
-            train_device.seed(config.seed);
-            let state = TrainState {
-                format: CHECKPOINT_FORMAT.to_owned(),
-                epoch: 0,
-                best_epoch: 0,
-                best_bleu4: f64::NEG_INFINITY,
-                best_score: f64::NEG_INFINITY,
-                epochs_since_best: 0,
-                stopped_early: false,
-                history: Vec::new(),
-                config: config.clone(),
-                decoder: decoder_config.clone(),
-                encoder_hash: encoder.hash.clone(),
-            };
-            let (mean, std) = feature_statistics(features, &train_examples.rows);
-            let decoder = decoder_config.init(&train_device)?.materialized();
-            let decoder = match d_whitened {
-                // Whitening divides by the principal components' spread: centre only.
-                Some(k) => {
-                    let (matrix, _) = whitening(features, &train_examples.rows, &mean, k);
-                    decoder
-                        .set_feature_statistics(&mean, &vec![1.0; mean.len()])
-                        .set_feature_whitening(&matrix)
-                }
-                None => decoder.set_feature_statistics(&mean, &std),
-            };
-            (decoder, state)
+        if examples.is_empty() {
+            return Err(StorytellerError::NoTrainingData(format!(
+                "no training caption has features: {} training images, {} cached features in {}",
+                train_images.images().len(),
+                features.len(),
+                features.path().display()
+            )));
         }
-    };
-    vocab.save(out_dir.join(VOCAB_FILE))?;
-    ModelConfig::new(decoder_config.clone(), preprocess, encoder).save(out_dir)?;
+        let mut validation =
+            Validation::new(dataset.split(Split::Val).images(), features, &vocab, config);
+        if config.blind {
+            validation.shuffle_features(config.seed);
+        }
+        if validation.is_empty() {
+            return Err(StorytellerError::NoTrainingData(
+                "no validation image has features: early stopping needs the validation split"
+                    .into(),
+            ));
+        }
+        // The whitening width is part of the decoder config a resume must match; the
+        // statistics and the projection themselves are computed only for a fresh start.
+        let d_whitened = config
+            .d_whitened
+            .map(|k| whitened_width(k, &examples.rows, features.width()));
+        let decoder_config = CaptionDecoderConfig::new(vocab.len())
+            .with_d_feature(features.width())
+            .with_d_embed(config.d_embed)
+            .with_d_hidden(config.d_hidden)
+            .with_n_layers(config.n_layers)
+            .with_dropout(config.dropout)
+            .with_conditioning(config.conditioning)
+            .with_d_whitened(d_whitened);
+        decoder_config.validate()?;
+        Ok(Self {
+            features,
+            encoder: encoder.clone(),
+            preprocess,
+            vocab,
+            examples,
+            validation,
+            decoder_config,
+            warnings,
+        })
+    }
 
-    let mut epoch = state.epoch;
-    while epoch < config.epochs && !state.stopped_early && state.epochs_since_best < config.patience
-    {
-        if stop_after.is_some_and(|last| epoch >= last) {
-            break;
+    /// A freshly initialised decoder whose input statistics come from the training features.
+    fn init_decoder(&self, device: &Device) -> Result<CaptionDecoder> {
+        let features = self.features;
+        let (mean, std) = feature_statistics(features, &self.examples.rows);
+        let decoder = self.decoder_config.init(device)?.materialized();
+        Ok(match self.decoder_config.d_whitened {
+            // Whitening divides by the principal components' spread: centre only.
+            Some(k) => {
+                let (matrix, _) = whitening(features, &self.examples.rows, &mean, k);
+                decoder
+                    .set_feature_statistics(&mean, &vec![1.0; mean.len()])
+                    .set_feature_whitening(&matrix)
+            }
+            None => decoder.set_feature_statistics(&mean, &std),
+        })
+    }
+}
+
+/// Creates and locks the model directory; a fresh run into one that holds a model or a
+/// checkpoint is refused unless `overwrite`, which discards the old run's checkpoint (its
+/// published model stays until the new run publishes).
+fn claim(layout: &ModelLayout, options: &TrainOptions<'_>) -> Result<OutputLock> {
+    let root = layout.root();
+    std::fs::create_dir_all(root).map_err(io_error(root, "cannot create the model directory"))?;
+    // One writer per model directory: a second run into it is refused while this one lives.
+    let lock = OutputLock::acquire(root, &layout.lock(), "storyteller train")?;
+    let has_checkpoint = layout.checkpoint_state().exists();
+    if options.resume && has_checkpoint {
+        return Ok(lock);
+    }
+    if (layout.holds_model() || has_checkpoint) && !options.overwrite {
+        let what = if layout.holds_model() {
+            "a model"
+        } else {
+            "a training checkpoint"
+        };
+        return Err(StorytellerError::ModelDir {
+            path: root.to_owned(),
+            reason: format!(
+                "already holds {what}: continue its training with --resume, or replace it with --overwrite"
+            ),
+        });
+    }
+    if has_checkpoint {
+        let dir = layout.checkpoint();
+        std::fs::remove_dir_all(&dir)
+            .map_err(io_error(&dir, "cannot remove the old run's checkpoint"))?;
+    }
+    Ok(lock)
+}
+
+/// A run in progress: the model, its optimiser, the devices and the epoch bookkeeping.
+struct Run<'a> {
+    config: &'a TrainConfig,
+    data: Prepared<'a>,
+    layout: ModelLayout,
+    device: Device,
+    shard_devices: Vec<Device>,
+    decoder: CaptionDecoder,
+    step: TrainStep,
+    state: TrainState,
+    loss_limit: f32,
+}
+
+impl<'a> Run<'a> {
+    /// Resumes from the checkpoint (when asked and one exists) or initialises a decoder.
+    fn start(
+        config: &'a TrainConfig,
+        options: &TrainOptions<'_>,
+        mut data: Prepared<'a>,
+        layout: ModelLayout,
+        device: &Device,
+    ) -> Result<Self> {
+        let train_device = device.clone().autodiff();
+        let shard_devices: Vec<Device> = std::iter::once(train_device.clone())
+            .chain(options.data_parallel.iter().map(|d| d.clone().autodiff()))
+            .collect();
+        let mut step = TrainStep::new(&config.optimizer, PAD)
+            .with_reduction(options.reduction, &shard_devices);
+        let previous = checkpoint::load_state(&layout)?;
+        if options.resume && previous.is_none() {
+            data.warnings.push(format!(
+                "nothing to resume: no checkpoint in {}; training from scratch",
+                layout.root().display()
+            ));
         }
-        epoch += 1;
+        let (decoder, state) = match previous {
+            Some(state) if options.resume => {
+                resume_checks(&layout, &state, config, &data)?;
+                let (decoder_path, optimizer_path) = layout.checkpoint_files(state.epoch);
+                let decoder =
+                    CaptionDecoder::load(&decoder_path, &data.decoder_config, &train_device)?;
+                let bytes = std::fs::read(&optimizer_path)
+                    .map_err(io_error(&optimizer_path, "cannot read the optimiser state"))?;
+                step = step.load_state_bytes(bytes).map_err(|source| {
+                    StorytellerError::from(storyteller_decoder::DecoderError::Record {
+                        path: optimizer_path,
+                        source,
+                    })
+                })?;
+                let state = TrainState {
+                    config: config.clone(),
+                    ..state
+                };
+                (decoder, state)
+            }
+            _ => {
+                train_device.seed(config.seed);
+                let state = TrainState {
+                    format: CHECKPOINT_FORMAT.to_owned(),
+                    epoch: 0,
+                    best_epoch: 0,
+                    best_bleu4: f64::NEG_INFINITY,
+                    best_score: f64::NEG_INFINITY,
+                    epochs_since_best: 0,
+                    stopped_early: false,
+                    history: Vec::new(),
+                    config: config.clone(),
+                    decoder: data.decoder_config.clone(),
+                    encoder_hash: data.encoder.hash.clone(),
+                };
+                (data.init_decoder(&train_device)?, state)
+            }
+        };
+        // A loss 100 times that of a uniform guess is an explosion, not learning.
+        let loss_limit = 100.0 * (data.vocab.len() as f32).ln();
+        Ok(Self {
+            config,
+            data,
+            layout,
+            device: device.clone(),
+            shard_devices,
+            decoder,
+            step,
+            state,
+            loss_limit,
+        })
+    }
+
+    /// The next epoch to train, or `None` when the run is over (epochs done, early stop,
+    /// or `stop_after` reached).
+    fn next_epoch(&self, stop_after: Option<usize>) -> Option<usize> {
+        let epoch = self.state.epoch;
+        let over = epoch >= self.config.epochs
+            || self.state.stopped_early
+            || self.state.epochs_since_best >= self.config.patience
+            || stop_after.is_some_and(|last| epoch >= last);
+        (!over).then_some(epoch + 1)
+    }
+
+    /// One epoch of teacher-forced batches; returns the mean batch loss.
+    fn train_epoch(&mut self, epoch: usize, progress: bool) -> Result<f64> {
+        let (config, features) = (self.config, self.data.features);
         let started = Instant::now();
-        let learning_rate = config.learning_rate_at(epoch);
-        for shard_device in &shard_devices {
+        for shard_device in &self.shard_devices {
             shard_device.seed(config.seed.wrapping_add(epoch as u64));
         }
         let shuffled;
-        let train_examples = if config.blind {
-            shuffled = train_examples.with_shuffled_features(config.seed, epoch);
+        let examples = if config.blind {
+            shuffled = self
+                .data
+                .examples
+                .with_shuffled_features(config.seed, epoch);
             &shuffled
         } else {
-            &train_examples
+            &self.data.examples
         };
-        let order = epoch_order(train_examples.len(), config.seed, epoch);
+        let learning_rate = config.learning_rate_at(epoch);
+        let order = epoch_order(examples.len(), config.seed, epoch);
         let batches: Vec<&[usize]> = order.chunks(config.batch_size.max(1)).collect();
         let bar = progress_bar(progress, batches.len() as u64, epoch, config.epochs);
         let mut loss_sum = 0.0f64;
@@ -308,29 +382,33 @@ pub fn train(
         // the device, and the step itself never reads.
         let mut pending: Vec<Tensor<1>> = Vec::with_capacity(LOSS_READ_INTERVAL);
         for (b, indices) in batches.iter().enumerate() {
-            let per_device = indices.len().div_ceil(shard_devices.len());
+            let per_device = indices.len().div_ceil(self.shard_devices.len());
             let shards: Vec<_> = indices
                 .chunks(per_device)
-                .zip(&shard_devices)
-                .map(|(rows, shard_device)| train_examples.batch(rows, features, shard_device))
+                .zip(&self.shard_devices)
+                .map(|(rows, shard_device)| examples.batch(rows, features, shard_device))
                 .collect();
-            let (next, loss) = step.step_sharded(decoder, &shards, learning_rate);
-            decoder = next;
+            let decoder = self.decoder.clone();
+            let (next, loss) = self.step.step_sharded(decoder, &shards, learning_rate);
+            self.decoder = next;
             pending.push(loss);
             if pending.len() < LOSS_READ_INTERVAL && b + 1 < batches.len() {
                 continue;
             }
             let first = b + 1 - pending.len();
-            let losses = read_losses(std::mem::take(&mut pending));
-            for (i, &loss) in losses.iter().enumerate() {
-                if !loss.is_finite() || loss > loss_limit {
+            for (i, loss) in read_losses(std::mem::take(&mut pending))
+                .into_iter()
+                .enumerate()
+            {
+                if !loss.is_finite() || loss > self.loss_limit {
                     bar.abandon();
+                    let last_good = self.state.epoch;
                     return Err(StorytellerError::Diverged {
                         epoch,
                         batch: first + i + 1,
                         loss,
-                        last_good: state.epoch,
-                        checkpoint: checkpoint::checkpoint_dir(out_dir),
+                        last_good,
+                        checkpoint: (last_good > 0).then(|| self.layout.checkpoint()),
                     });
                 }
                 loss_sum += f64::from(loss);
@@ -344,28 +422,39 @@ pub fn train(
             bar.set_position((b + 1) as u64);
         }
         bar.finish_and_clear();
-        let train_seconds = started.elapsed().as_secs_f64();
+        Ok(loss_sum / batches.len() as f64)
+    }
 
-        let inference = inference_copy(&decoder);
-        let val = validate(
+    /// Validates, publishes the model when it is the best so far, checkpoints, and writes
+    /// the metrics and the plot.
+    fn end_epoch(
+        &mut self,
+        epoch: usize,
+        train_loss: f64,
+        train_seconds: f64,
+        started: Instant,
+        progress: bool,
+    ) -> Result<()> {
+        let config = self.config;
+        let inference = inference_copy(&self.decoder);
+        let val = self.data.validation.score(
             &inference,
-            &step,
-            &validation,
-            features,
-            &vocab,
+            &self.step,
+            self.data.features,
+            &self.data.vocab,
             config,
-            device,
+            &self.device,
         )?;
         let metrics = EpochMetrics {
             epoch,
-            learning_rate,
-            train_loss: loss_sum / batches.len() as f64,
+            learning_rate: config.learning_rate_at(epoch),
+            train_loss,
             val_loss: val.loss,
             val_bleu4: val.bleu4,
             val_cider_d: val.cider_d,
             val_distinct: val.distinct,
             seconds: started.elapsed().as_secs_f64(),
-            captions_per_second: train_examples.len() as f64 / train_seconds.max(1e-9),
+            captions_per_second: self.data.examples.len() as f64 / train_seconds.max(1e-9),
         };
         if progress {
             eprintln!(
@@ -380,6 +469,7 @@ pub fn train(
                 metrics.seconds
             );
         }
+        let state = &mut self.state;
         state.history.push(metrics);
         let score = config.selection.score(val.loss, val.bleu4, val.cider_d);
         if score > state.best_score {
@@ -387,39 +477,66 @@ pub fn train(
             state.best_bleu4 = val.bleu4;
             state.best_epoch = epoch;
             state.epochs_since_best = 0;
-            save_decoder(&out_dir.join(DECODER_FILE), &inference)?;
+            let model = ModelConfig::new(
+                self.data.decoder_config.clone(),
+                self.data.preprocess.clone(),
+                self.data.encoder.clone(),
+            );
+            publish(
+                &self.layout,
+                &model,
+                &self.data.vocab,
+                &inference.to_bytes()?,
+            )?;
         } else {
             state.epochs_since_best += 1;
         }
         state.epoch = epoch;
         state.stopped_early = state.epochs_since_best >= config.patience && epoch < config.epochs;
+        let optimizer = self.step.state_bytes().map_err(|source| {
+            StorytellerError::from(storyteller_decoder::DecoderError::Record {
+                path: self.layout.checkpoint(),
+                source,
+            })
+        })?;
         checkpoint::save(
-            out_dir,
-            &state,
-            &decoder.to_bytes()?,
-            &step.state_bytes().map_err(|source| {
-                StorytellerError::from(storyteller_decoder::DecoderError::Record {
-                    path: checkpoint::checkpoint_dir(out_dir),
-                    source,
-                })
-            })?,
+            &self.layout,
+            &self.state,
+            &self.decoder.to_bytes()?,
+            &optimizer,
+            &self.data.vocab.to_json(),
         )?;
-        write_metrics(out_dir, &state.history)?;
-        if let Err(message) = plot::plot(&out_dir.join("training.png"), &state.history) {
-            warnings.push(format!("training.png not drawn: {message}"));
+        write_metrics(&self.layout, &self.state.history)?;
+        if let Err(message) = plot::plot(&self.layout.plot(), &self.state.history) {
+            self.data
+                .warnings
+                .push(format!("training.png not drawn: {message}"));
         }
+        Ok(())
     }
 
-    Ok(TrainSummary {
-        epochs: state.epoch,
-        best_epoch: state.best_epoch,
-        best_bleu4: state.best_bleu4,
-        selection: config.selection,
-        best_score: state.best_score,
-        stopped_early: state.stopped_early,
-        history: state.history,
-        warnings,
-    })
+    fn summary(self) -> TrainSummary {
+        let state = self.state;
+        TrainSummary {
+            epochs: state.epoch,
+            best_epoch: state.best_epoch,
+            best_bleu4: state.best_bleu4,
+            selection: self.config.selection,
+            best_score: state.best_score,
+            stopped_early: state.stopped_early,
+            history: state.history,
+            warnings: self.data.warnings,
+        }
+    }
+}
+
+/// Reads a run of batch losses (each `[1]`, on one device) with one host read.
+fn read_losses(losses: Vec<Tensor<1>>) -> Vec<f32> {
+    Tensor::cat(losses, 0)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 losses")
 }
 
 fn progress_bar(show: bool, len: u64, epoch: usize, epochs: usize) -> ProgressBar {
@@ -438,116 +555,25 @@ fn progress_bar(show: bool, len: u64, epoch: usize, epochs: usize) -> ProgressBa
     bar
 }
 
-fn validation_set(
-    images: &[ImageItem],
-    features: &FeatureCache,
-    vocab: &Vocab,
-    config: &TrainConfig,
-) -> Validation {
-    let limit = config.val_images.unwrap_or(usize::MAX);
-    let images: Vec<&ImageItem> = images
-        .iter()
-        .filter(|i| features.index_of(&i.id).is_some())
-        .take(limit)
-        .collect();
-    let owned: Vec<ImageItem> = images.iter().map(|i| (*i).clone()).collect();
-    let (examples, _) = CaptionExamples::build(&owned, features, vocab, config.max_caption_len);
-    Validation {
-        examples,
-        rows: images
-            .iter()
-            .filter_map(|i| features.index_of(&i.id))
-            .collect(),
-        references: images
-            .iter()
-            .map(|i| i.captions.iter().map(|c| c.tokens.join(" ")).collect())
-            .collect(),
-    }
-}
-
-/// What one validation pass measured.
-struct ValidationScores {
-    loss: f64,
-    bleu4: f64,
-    cider_d: f64,
-    distinct: f64,
-}
-
-fn validate(
-    decoder: &CaptionDecoder,
-    step: &TrainStep,
-    validation: &Validation,
-    features: &FeatureCache,
-    vocab: &Vocab,
-    config: &TrainConfig,
-    device: &Device,
-) -> Result<ValidationScores> {
-    let mut loss_sum = 0.0f64;
-    let mut weight = 0usize;
-    let all: Vec<usize> = (0..validation.examples.len()).collect();
-    for indices in all.chunks(config.batch_size.max(1)) {
-        let batch = validation.examples.batch(indices, features, device);
-        loss_sum +=
-            f64::from(step.loss(decoder, &batch).into_scalar::<f32>()) * indices.len() as f64;
-        weight += indices.len();
-    }
-    let greedy = GreedySearch::new().with_max_len(config.val_max_len);
-    let width = features.width();
-    let mut hypotheses: Vec<Vec<String>> = Vec::with_capacity(validation.rows.len());
-    for rows in validation.rows.chunks(VAL_BATCH) {
-        let mut values = vec![0.0f32; rows.len() * width];
-        for (b, &row) in rows.iter().enumerate() {
-            features.copy_row(row, &mut values[b * width..(b + 1) * width]);
-        }
-        let tensor = Tensor::from_data(TensorData::new(values, [rows.len(), width]), device);
-        for ranked in greedy.search(decoder, tensor)? {
-            hypotheses.push(
-                vocab
-                    .decode_tokens(&ranked[0].tokens)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-            );
-        }
-    }
-    let distinct = hypotheses
-        .iter()
-        .collect::<std::collections::HashSet<_>>()
-        .len() as f64
-        / hypotheses.len().max(1) as f64;
-    let corpus = Corpus::from_tokens(hypotheses.into_iter().zip(
-        validation.references.iter().map(|refs| {
-            refs.iter()
-                .map(|r| r.split(' ').map(str::to_owned).collect::<Vec<_>>())
-                .collect::<Vec<_>>()
-        }),
-    ))?;
-    Ok(ValidationScores {
-        loss: loss_sum / weight.max(1) as f64,
-        bleu4: coco_bleu(&corpus, 4)?.corpus[3],
-        cider_d: cider_d(&corpus, CiderConfig::default())?.mean,
-        distinct,
-    })
-}
-
+/// Refuses to resume a checkpoint made with other encoder weights, settings or vocabulary.
 fn resume_checks(
-    out_dir: &Path,
+    layout: &ModelLayout,
     state: &TrainState,
     config: &TrainConfig,
-    decoder: &CaptionDecoderConfig,
-    vocab: &Vocab,
-    encoder_hash: &str,
+    data: &Prepared<'_>,
 ) -> Result<()> {
-    let state_path = checkpoint::checkpoint_dir(out_dir).join("state.json");
-    if state.encoder_hash != encoder_hash {
+    let state_path = layout.checkpoint_state();
+    if state.encoder_hash != data.encoder.hash {
         return Err(StorytellerError::ResumeMismatch {
             path: state_path,
             field: "encoder weights (hash of the features' encoder)".into(),
             checkpoint: state.encoder_hash.clone(),
-            now: encoder_hash.to_owned(),
+            now: data.encoder.hash.clone(),
         });
     }
-    if let Some((field, checkpoint, now)) = checkpoint::first_difference(state, config, decoder) {
+    if let Some((field, checkpoint, now)) =
+        checkpoint::first_difference(state, config, &data.decoder_config)
+    {
         return Err(StorytellerError::ResumeMismatch {
             path: state_path,
             field,
@@ -555,7 +581,13 @@ fn resume_checks(
             now,
         });
     }
-    let saved = Vocab::load(out_dir.join(VOCAB_FILE))?;
+    // The checkpoint's own vocabulary; checkpoints written before it was kept there rely on
+    // the published one.
+    let saved_path = Some(checkpoint::vocab_file(layout, state.epoch))
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| layout.vocab());
+    let saved = Vocab::load(&saved_path)?;
+    let vocab = &data.vocab;
     if saved.words() != vocab.words() {
         let first = saved
             .words()
@@ -564,7 +596,7 @@ fn resume_checks(
             .position(|(a, b)| a != b)
             .unwrap_or(saved.len().min(vocab.len()));
         return Err(StorytellerError::ResumeMismatch {
-            path: out_dir.join(VOCAB_FILE),
+            path: saved_path,
             field: format!("vocabulary (first difference at id {first})"),
             checkpoint: format!("{} words", saved.len()),
             now: format!("{} words", vocab.len()),
@@ -573,12 +605,12 @@ fn resume_checks(
     Ok(())
 }
 
-fn write_metrics(out_dir: &Path, history: &[EpochMetrics]) -> Result<()> {
+fn write_metrics(layout: &ModelLayout, history: &[EpochMetrics]) -> Result<()> {
     let lines: String = history
         .iter()
         .map(|m| serde_json::to_string(m).expect("metrics serialise") + "\n")
         .collect();
-    write_bytes(&out_dir.join("metrics.jsonl"), lines.as_bytes())
+    write_bytes(&layout.metrics(), lines.as_bytes())
 }
 
 impl std::fmt::Display for TrainSummary {
