@@ -256,19 +256,19 @@ impl Captioner {
         search: &Search,
     ) -> Result<Vec<Vec<Caption>>> {
         let ranked = search.search(&self.decoder, features)?;
-        if let Some(bad) = ranked
-            .iter()
-            .flatten()
-            .find(|h| !h.log_prob.is_finite() || !h.score.is_finite())
-        {
+        // Searches drop hypotheses whose scores are NaN: an image left without any, or a
+        // hypothesis scored NaN or infinity, comes from weights that hold them.
+        if let Some(hyps) = ranked.iter().find(|hyps| {
+            hyps.is_empty()
+                || hyps
+                    .iter()
+                    .any(|h| !h.log_prob.is_finite() || !h.score.is_finite())
+        }) {
+            let found = hyps.first().map_or("no caption".to_owned(), |h| {
+                format!("log-probability {}", h.log_prob)
+            });
             return Err(StorytellerError::NonFinite(format!(
-                "the decoder scored a caption {} (log-probability {}): its weights hold NaN or infinity",
-                if bad.log_prob.is_nan() {
-                    "NaN"
-                } else {
-                    "non-finite"
-                },
-                bad.log_prob
+                "the decoder's scores are not finite numbers ({found}): its weights hold NaN or infinity"
             )));
         }
         Ok(ranked

@@ -366,7 +366,7 @@ mod tests {
                 Box::new(|v| v["preprocess"]["crop"] = 0.into()),
             ),
             (
-                "preprocess.crop 100000",
+                "larger than 2048 px",
                 Box::new(|v| {
                     v["preprocess"]["crop"] = 100_000.into();
                     v["preprocess"]["resize"] = 100_000.into();
