@@ -22,8 +22,6 @@
 //! several runs with `--out`). Exits non-zero when a parity check fails. Built for CUDA by
 //! `benches/gpu/build-cuda.sh`, run on the GPU machine by `benches/gpu/run.sh`.
 
-#[path = "../../crates/storyteller-encoder/tests/common/compare.rs"]
-mod compare;
 mod data;
 #[path = "../../crates/storyteller-cli/src/device.rs"]
 #[allow(dead_code)] // the CLI's `--device` parser; gpu-check uses part of it

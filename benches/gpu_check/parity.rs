@@ -21,10 +21,10 @@ use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig, load_pytorch};
 use storyteller_encoder::{Encoder, ResNetConfig};
 use storyteller_search::{BeamSearch, GreedySearch, Hypothesis};
 
-use crate::compare::max_abs_difference;
 use crate::data;
 use crate::record::Recorder;
 use crate::search_lstm::{D_FEATURE, VOCAB_SIZE};
+use storyteller_test_support::max_abs_difference;
 
 const REFERENCE_JSON: &str =
     include_str!("../../crates/storyteller-decoder/tests/data/decoder_reference.json");

@@ -13,17 +13,14 @@
 //! Without an adapter the tests print why and skip, unless `STORYTELLER_REQUIRE_FIXTURES=1`
 //! (as `scripts/test.sh` sets), which makes that a failure.
 
-#[path = "../../crates/storyteller-decoder/tests/reference/mod.rs"]
-mod decoder_reference;
-#[path = "../../crates/storyteller-encoder/tests/common/mod.rs"]
-mod encoder_fixture;
-
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use encoder_fixture::{Reference, fixture_dir, max_relative_error};
 use storyteller_encoder::Encoder;
+use storyteller_test_support::decoder_reference;
+use storyteller_test_support::encoder_reference::{Reference, max_relative_error};
+use storyteller_test_support::fixtures::encoder_fixture_dir as fixture_dir;
 
 /// The wgpu device, acquired once per process; `None` (after a visible message) when the
 /// machine has no adapter and skipping is allowed.

@@ -79,6 +79,14 @@ pub enum RefsHypsError {
         /// How many images lack a hypothesis.
         missing: usize,
     },
+    /// An image id appears twice in one file (JSON parsers would silently keep the last).
+    #[error("{path}: {detail}")]
+    DuplicateId {
+        /// The file.
+        path: PathBuf,
+        /// The id and where its second entry is.
+        detail: String,
+    },
     /// Both files are empty objects.
     #[error("{hyps}: no hypotheses to score")]
     Empty {
@@ -98,13 +106,50 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
+/// A JSON object whose keys must all differ.
+struct UniqueKeys(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object keyed by image id")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut out = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: Value = map.next_value()?;
+                    if out.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "image id {key:?} appears twice"
+                        )));
+                    }
+                    out.insert(key, value);
+                }
+                Ok(UniqueKeys(out))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
 fn read_object(path: &Path) -> Result<Map<String, Value>, RefsHypsError> {
     let text = std::fs::read_to_string(path).map_err(|source| RefsHypsError::Read {
         path: path.to_owned(),
         source,
     })?;
     match serde_json::from_str(&text) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(_)) => serde_json::from_str::<UniqueKeys>(&text)
+            .map(|unique| unique.0)
+            .map_err(|err| RefsHypsError::DuplicateId {
+                path: path.to_owned(),
+                detail: err.to_string(),
+            }),
         Ok(other) => Err(RefsHypsError::NotAnObject {
             path: path.to_owned(),
             found: json_type(&other),
@@ -197,6 +242,23 @@ mod tests {
     fn load(refs: &str, hyps: &str) -> Result<Corpus, RefsHypsError> {
         let (_dir, r, h) = pair(refs, hyps);
         load_corpus(&r, &h)
+    }
+
+    #[test]
+    fn an_image_id_twice_is_an_error_naming_it() {
+        let err = load(
+            r#"{"1": ["a dog"], "2": ["a cat"], "1": ["a bird"]}"#,
+            r#"{"1": "a dog", "2": "a cat"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, RefsHypsError::DuplicateId { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("refs.json") && text.contains(r#""1" appears twice"#),
+            "{text}"
+        );
+        let err = load(r#"{"1": ["a dog"]}"#, r#"{"1": "a dog", "1": "a cat"}"#).unwrap_err();
+        assert!(err.to_string().contains("hyps.json"), "{err}");
     }
 
     #[test]

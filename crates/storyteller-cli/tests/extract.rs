@@ -2,13 +2,12 @@
 //! features against PyTorch's for the same files, resuming, and a synthetic dataset.
 //! Needs the encoder fixture (scripts/fixtures.d/40-encoder.sh); skips visibly without it.
 
-#[path = "../../storyteller-encoder/tests/common/mod.rs"]
-mod encoder_fixture;
-
 use std::process::Command;
 
-use encoder_fixture::{Reference, fixture_dir, relative_error};
 use storyteller_data::FeatureCache;
+use storyteller_test_support::encoder_reference::Reference;
+use storyteller_test_support::fixtures::encoder_fixture_dir as fixture_dir;
+use storyteller_test_support::relative_error;
 
 fn storyteller(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_storyteller"))

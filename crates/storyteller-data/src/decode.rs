@@ -7,6 +7,7 @@ use std::path::Path;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage, metadata::Orientation};
 
 use crate::error::{DataError, Result};
+use crate::jpeg_end::{jpeg_is_complete, looks_like_jpeg};
 
 /// Limits on what a decoder may allocate, so a decompression bomb (a small
 /// file that claims a huge image) fails cleanly instead of exhausting memory.
@@ -16,22 +17,44 @@ pub struct DecodeLimits {
     pub max_width: u32,
     /// Largest height accepted, in pixels.
     pub max_height: u32,
+    /// Most pixels (width x height) accepted.
+    pub max_pixels: u64,
     /// Largest allocation the decoder may make, in bytes.
     pub max_alloc: u64,
 }
 
 impl Default for DecodeLimits {
-    /// 16,384 x 16,384 pixels and 512 MiB.
+    /// 16,384 x 16,384 pixels, 128 megapixels and 512 MiB.
     fn default() -> Self {
         Self {
             max_width: 16_384,
             max_height: 16_384,
+            max_pixels: 128 << 20,
             max_alloc: 512 << 20,
         }
     }
 }
 
 impl DecodeLimits {
+    /// Refuses an image of `width` x `height` that breaks a limit.
+    fn check(&self, path: &Path, width: u32, height: u32) -> Result<()> {
+        let too_large = |limit: String| {
+            Err(DataError::TooLarge {
+                path: path.to_owned(),
+                width,
+                height,
+                limit,
+            })
+        };
+        if width > self.max_width || height > self.max_height {
+            return too_large(format!("{}x{} pixels", self.max_width, self.max_height));
+        }
+        if u64::from(width) * u64::from(height) > self.max_pixels {
+            return too_large(format!("{} pixels", self.max_pixels));
+        }
+        Ok(())
+    }
+
     fn to_image_limits(self) -> image::Limits {
         let mut limits = image::Limits::default();
         limits.max_image_width = Some(self.max_width);
@@ -43,15 +66,39 @@ impl DecodeLimits {
 
 /// Decodes an image file to 8-bit RGB: the format is guessed from the
 /// content, EXIF orientation is applied, grey is replicated, alpha dropped
-/// and 16-bit samples scaled to 8 bits. Errors name the file.
+/// and 16-bit samples scaled to 8 bits. A truncated file is an error (also a
+/// JPEG, whose decoder would fill the missing part with grey). Errors name
+/// the file.
 pub fn decode_rgb(path: impl AsRef<Path>, limits: &DecodeLimits) -> Result<RgbImage> {
     let path = path.as_ref();
-    let reader = ImageReader::open(path).map_err(|e| DataError::io(path, e))?;
-    decode_reader(reader, path, limits)
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_rgb_bytes(&bytes, path, limits)
+}
+
+/// The width and height an image's header declares, read without decoding it (to weigh an
+/// upload before paying for it). Errors name `path`.
+pub fn image_dimensions(bytes: &[u8], path: &Path) -> Result<(u32, u32)> {
+    ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| DataError::io(path, e))?
+        .into_dimensions()
+        .map_err(|source| DataError::Image {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Like [`decode_rgb`], from bytes in memory; `path` only names them in errors.
 pub fn decode_rgb_bytes(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
+    if looks_like_jpeg(bytes) && !jpeg_is_complete(bytes) {
+        return Err(DataError::Image {
+            path: path.to_owned(),
+            source: image::ImageError::Decoding(image::error::DecodingError::new(
+                image::error::ImageFormatHint::Exact(image::ImageFormat::Jpeg),
+                "truncated: the JPEG ends before its end-of-image marker",
+            )),
+        });
+    }
     decode_reader(ImageReader::new(Cursor::new(bytes)), path, limits)
 }
 
@@ -72,10 +119,8 @@ fn decode_reader<R: BufRead + Seek>(
     // Not every decoder checks the allocation limit before allocating the
     // output buffer, so check the decoded size here.
     let (width, height) = decoder.dimensions();
-    if width > limits.max_width
-        || height > limits.max_height
-        || decoder.total_bytes() > limits.max_alloc
-    {
+    limits.check(path, width, height)?;
+    if decoder.total_bytes() > limits.max_alloc {
         return Err(image_error(image::ImageError::Limits(
             image::error::LimitError::from_kind(image::error::LimitErrorKind::InsufficientMemory),
         )));
@@ -103,6 +148,7 @@ mod tests {
     const LIMITS: DecodeLimits = DecodeLimits {
         max_width: 16_384,
         max_height: 16_384,
+        max_pixels: 128 << 20,
         max_alloc: 512 << 20,
     };
 
@@ -164,6 +210,12 @@ mod tests {
             let err = decode_rgb_bytes(bytes, Path::new(name), &LIMITS).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
+        // Cut inside the scan data: the JPEG decoder alone would fill the rest with grey.
+        let big = ImageBuffer::from_fn(64, 64, |x, y| Rgb([x as u8 * 4, y as u8 * 4, 9]));
+        let jpeg = encode(big, ImageFormat::Jpeg);
+        let cut = &jpeg[..jpeg.len() * 3 / 4];
+        let err = decode_rgb_bytes(cut, Path::new("cut.jpg"), &LIMITS).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
         let err = decode_rgb("/nonexistent/x.jpg", &LIMITS).unwrap_err();
         assert!(matches!(err, DataError::Io { .. }));
     }
@@ -177,8 +229,12 @@ mod tests {
         png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
         let crc = crc32(&png[12..29]);
         png[29..33].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            image_dimensions(&png, Path::new("bomb.png")).unwrap(),
+            (100_000, 100_000)
+        );
         let err = decode_rgb_bytes(&png, Path::new("bomb.png"), &LIMITS).unwrap_err();
-        assert!(matches!(err, DataError::Image { .. }), "{err}");
+        assert!(matches!(err, DataError::TooLarge { .. }), "{err}");
         assert!(err.to_string().starts_with("bomb.png"), "{err}");
         // Within the pixel limits but over the allocation limit.
         let tight = DecodeLimits {
@@ -188,6 +244,17 @@ mod tests {
         let img = ImageBuffer::from_pixel(1024, 1024, Rgb([0u8, 0, 0]));
         let ok = encode(img, ImageFormat::Png);
         assert!(decode_rgb_bytes(&ok, Path::new("big.png"), &tight).is_err());
+        // Within the side limits but over the pixel limit.
+        let few_pixels = DecodeLimits {
+            max_pixels: 1000 * 1000,
+            ..LIMITS
+        };
+        let err = decode_rgb_bytes(&ok, Path::new("big.png"), &few_pixels).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("1024x1024 pixels, over the limit of 1000000 pixels"),
+            "{err}"
+        );
     }
 
     fn crc32(bytes: &[u8]) -> u32 {

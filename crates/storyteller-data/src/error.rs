@@ -77,6 +77,38 @@ pub enum DataError {
         #[source]
         source: image::ImageError,
     },
+    /// An image is larger than the decoder may decode (checked from its header, before
+    /// decoding).
+    #[error(
+        "{path}: the image is {width}x{height} pixels, over the limit of {limit}",
+        path = path.display()
+    )]
+    TooLarge {
+        /// The image file.
+        path: PathBuf,
+        /// Its width.
+        width: u32,
+        /// Its height.
+        height: u32,
+        /// The limit it breaks, in words.
+        limit: String,
+    },
+    /// Feature rows were made from other images than the files now under their ids.
+    #[error(
+        "{path}: {stale} of {checked} images differ from the images their features were made from \
+         (first: {first:?}); run `storyteller extract` again to update them",
+        path = path.display()
+    )]
+    StaleFeatures {
+        /// The feature cache.
+        path: PathBuf,
+        /// How many rows are stale (changed files, or rows without a recorded digest).
+        stale: usize,
+        /// How many images were checked.
+        checked: usize,
+        /// The first stale image id.
+        first: String,
+    },
     /// A safetensors file cannot be read or written.
     #[error("{path}: safetensors: {source}", path = path.display())]
     Safetensors {

@@ -6,10 +6,13 @@
 //! ResNet-50); metadata `image_ids` (JSON list of the row ids, in row order: sorted by
 //! id, so the same images give the same file whatever order they were encoded in),
 //! `encoder` (a hash of the encoder weights), `preprocess` (JSON of the
-//! [`PreprocessConfig`](crate::PreprocessConfig)) and, in the cache of one shard of a
-//! sharded extraction only, `shard` (JSON of a [`ShardRecord`]).
+//! [`PreprocessConfig`](crate::PreprocessConfig)), `image_digests` (JSON list, in row
+//! order, of the SHA-256 of each image file's bytes as `sha256:<hex>`, so that a row is
+//! keyed by its image's content and not only by its name; `""` where unknown; absent in
+//! caches written before digests) and, in the cache of one shard of a sharded extraction
+//! only, `shard` (JSON of a [`ShardRecord`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +26,29 @@ use crate::shard::ShardRecord;
 
 /// Metadata key of a shard cache's [`ShardRecord`].
 const SHARD_KEY: &str = "shard";
+/// Metadata key of the image digests.
+const DIGESTS_KEY: &str = "image_digests";
+
+/// The content key of an image file's bytes: `sha256:<hex>`.
+pub fn image_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(bytes);
+    let mut text = String::with_capacity(7 + 64);
+    text.push_str("sha256:");
+    for byte in hash {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
+}
+
+/// [`image_digest`] of a file.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn file_image_digest(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    Ok(image_digest(&bytes))
+}
 
 /// Name of the features tensor.
 pub const FEATURES: &str = "features";
@@ -117,6 +143,7 @@ pub struct FeatureCache {
     data_start: usize,
     key: CacheKey,
     ids: Vec<String>,
+    digests: Vec<String>,
     index: HashMap<String, usize>,
     shard: Option<ShardRecord>,
 }
@@ -150,6 +177,19 @@ impl FeatureCache {
             .map_err(|e| invalid(format!("image_ids is not a JSON list of strings ({e})")))?;
         let encoder = field("encoder")?;
         let preprocess = field("preprocess")?;
+        let digests: Vec<String> = match meta.get(DIGESTS_KEY) {
+            None => vec![String::new(); ids.len()],
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                invalid(format!("image_digests is not a JSON list of strings ({e})"))
+            })?,
+        };
+        if digests.len() != ids.len() {
+            return Err(invalid(format!(
+                "{} image_digests for {} image_ids",
+                digests.len(),
+                ids.len()
+            )));
+        }
         let shard = meta
             .get(SHARD_KEY)
             .map(|json| serde_json::from_str::<ShardRecord>(json))
@@ -195,9 +235,61 @@ impl FeatureCache {
             data_start,
             key,
             ids,
+            digests,
             index,
             shard,
         })
+    }
+
+    /// The content digest ([`image_digest`]) of the image row `row` was made from, when the
+    /// cache recorded it.
+    pub fn digest(&self, row: usize) -> Option<&str> {
+        self.digests
+            .get(row)
+            .map(String::as_str)
+            .filter(|d| !d.is_empty())
+    }
+
+    /// Checks that `images` (id and file) are the images the cache's rows were made from,
+    /// comparing file contents with the recorded digests (in parallel). Images without a
+    /// row are not checked here (the caller decides what missing features mean), nor are
+    /// rows without a recorded digest (written by [`FeatureCacheWriter::push`]): their
+    /// number is returned.
+    ///
+    /// # Errors
+    /// [`DataError::StaleFeatures`] when a file differs from its row's image; an image that
+    /// cannot be read.
+    pub fn verify_images(&self, images: &[(&str, &Path)]) -> Result<usize> {
+        use rayon::prelude::*;
+        let unverified = images
+            .iter()
+            .filter(|(id, _)| {
+                self.index_of(id)
+                    .is_some_and(|row| self.digest(row).is_none())
+            })
+            .count();
+        let checked: Vec<(usize, bool)> = images
+            .par_iter()
+            .filter_map(|(id, path)| {
+                let row = self.index_of(id)?;
+                self.digest(row).map(|recorded| (row, recorded, *path))
+            })
+            .map(|(row, recorded, path)| Ok((row, file_image_digest(path)? == recorded)))
+            .collect::<Result<_>>()?;
+        let stale: Vec<usize> = checked
+            .iter()
+            .filter(|(_, same)| !same)
+            .map(|(row, _)| *row)
+            .collect();
+        match stale.first() {
+            None => Ok(unverified),
+            Some(&first) => Err(DataError::StaleFeatures {
+                path: self.path.clone(),
+                stale: stale.len(),
+                checked: checked.len(),
+                first: self.ids[first].clone(),
+            }),
+        }
     }
 
     /// Opens a cache and refuses it unless it was made with `key`.
@@ -309,7 +401,8 @@ pub struct FeatureCacheWriter {
     path: PathBuf,
     key: CacheKey,
     ids: Vec<String>,
-    seen: HashSet<String>,
+    digests: Vec<String>,
+    rows: HashMap<String, usize>,
     data: Vec<f32>,
     dirty: bool,
     shard: Option<ShardRecord>,
@@ -327,7 +420,8 @@ impl FeatureCacheWriter {
             path: path.as_ref().to_owned(),
             key,
             ids: Vec::new(),
-            seen: HashSet::new(),
+            digests: Vec::new(),
+            rows: HashMap::new(),
             data: Vec::new(),
             dirty: true,
             shard: None,
@@ -380,13 +474,46 @@ impl FeatureCacheWriter {
         writer.dirty = cache.shard() != writer.shard.as_ref();
         writer.data = cache.to_vec();
         writer.ids = cache.image_ids().to_vec();
-        writer.seen = writer.ids.iter().cloned().collect();
+        writer.digests = cache.digests.clone();
+        writer.rows = writer
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(row, id)| (id.clone(), row))
+            .collect();
         Ok(writer)
     }
 
     /// Whether the cache already has an id (skip it when resuming).
     pub fn contains(&self, id: &str) -> bool {
-        self.seen.contains(id)
+        self.rows.contains_key(id)
+    }
+
+    /// The recorded content digest of an id's image, if the id has a row with one.
+    pub fn digest_of(&self, id: &str) -> Option<&str> {
+        self.rows
+            .get(id)
+            .map(|&row| self.digests[row].as_str())
+            .filter(|d| !d.is_empty())
+    }
+
+    /// Removes an id's row (its image changed); returns whether there was one.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(row) = self.rows.remove(id) else {
+            return false;
+        };
+        let width = self.key.width;
+        let last = self.ids.len() - 1;
+        if row != last {
+            self.data
+                .copy_within(last * width..(last + 1) * width, row * width);
+            self.rows.insert(self.ids[last].clone(), row);
+        }
+        self.data.truncate(last * width);
+        self.ids.swap_remove(row);
+        self.digests.swap_remove(row);
+        self.dirty = true;
+        true
     }
 
     /// Number of rows.
@@ -399,8 +526,20 @@ impl FeatureCacheWriter {
         self.ids.is_empty()
     }
 
-    /// Appends one row. A wrong width or an id already present is an error.
+    /// Appends one row without a content digest. A wrong width or an id already present is
+    /// an error.
     pub fn push(&mut self, id: impl Into<String>, features: &[f32]) -> Result<()> {
+        self.push_image(id, String::new(), features)
+    }
+
+    /// Appends one row made from the image whose [`image_digest`] is `digest`. A wrong
+    /// width or an id already present is an error.
+    pub fn push_image(
+        &mut self,
+        id: impl Into<String>,
+        digest: String,
+        features: &[f32],
+    ) -> Result<()> {
         let id = id.into();
         if features.len() != self.key.width {
             return Err(DataError::InvalidConfig {
@@ -411,7 +550,7 @@ impl FeatureCacheWriter {
                 ),
             });
         }
-        if !self.seen.insert(id.clone()) {
+        if self.rows.contains_key(&id) {
             return Err(DataError::InvalidConfig {
                 reason: format!(
                     "{}: image id {id:?} is already in the cache",
@@ -419,7 +558,9 @@ impl FeatureCacheWriter {
                 ),
             });
         }
+        self.rows.insert(id.clone(), self.ids.len());
         self.ids.push(id);
+        self.digests.push(digest);
         self.data.extend_from_slice(features);
         self.dirty = true;
         Ok(())
@@ -455,6 +596,13 @@ impl FeatureCacheWriter {
             ("encoder".to_owned(), self.key.encoder.clone()),
             ("preprocess".to_owned(), self.key.preprocess.clone()),
         ]);
+        if self.digests.iter().any(|d| !d.is_empty()) {
+            let digests: Vec<&String> = order.iter().map(|&i| &self.digests[i]).collect();
+            metadata.insert(
+                DIGESTS_KEY.to_owned(),
+                serde_json::to_string(&digests).expect("strings serialise"),
+            );
+        }
         if let Some(record) = &self.shard {
             metadata.insert(
                 SHARD_KEY.to_owned(),

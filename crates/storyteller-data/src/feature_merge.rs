@@ -129,7 +129,8 @@ pub fn merge_shards(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
                 )));
             }
             cache.copy_row(i, &mut row);
-            writer.push(id.clone(), &row)?;
+            let digest = cache.digest(i).unwrap_or_default().to_owned();
+            writer.push_image(id.clone(), digest, &row)?;
         }
     }
     let rows = writer.finish()?;

@@ -34,6 +34,7 @@ mod feature_cache;
 mod feature_merge;
 mod flickr30k;
 mod grounding;
+mod jpeg_end;
 mod output_lock;
 mod preprocess;
 mod resize;
@@ -43,10 +44,13 @@ mod split;
 mod synth;
 mod vocab;
 
-pub use atomic::write_atomic;
-pub use decode::{DecodeLimits, decode_rgb, decode_rgb_bytes};
+pub use atomic::{remove_stale_temporaries, remove_stale_temporaries_under, write_atomic};
+pub use decode::{DecodeLimits, decode_rgb, decode_rgb_bytes, image_dimensions};
 pub use error::{DataError, Result};
-pub use feature_cache::{CacheKey, DEFAULT_WIDTH, FEATURES, FeatureCache, FeatureCacheWriter};
+pub use feature_cache::{
+    CacheKey, DEFAULT_WIDTH, FEATURES, FeatureCache, FeatureCacheWriter, file_image_digest,
+    image_digest,
+};
 pub use feature_merge::{MergeSummary, merge_shards};
 pub use flickr30k::{
     Caption, CaptionItem, CaptionPairs, DatasetSummary, Detected, Flickr30k, Flickr30kSplit,

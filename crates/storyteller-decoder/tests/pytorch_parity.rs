@@ -1,11 +1,9 @@
 //! The decoder against the PyTorch reference (`scripts/decoder_reference.py`): imported
 //! weights, teacher-forced logits within 1e-5, greedy and beam-3 outputs identical.
 
-mod reference;
-
 use burn::tensor::Device;
-use reference::{Reference, data_dir};
 use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig, load_pytorch};
+use storyteller_test_support::decoder_reference::{Reference, data_dir};
 
 fn setup() -> (Reference, Device) {
     let device = Device::flex();

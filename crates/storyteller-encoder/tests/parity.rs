@@ -4,11 +4,10 @@
 //! Measure: `max |ours - torch| / max |torch|` over every element of a case; the bound is
 //! 1e-4. Each test prints its worst figure (`cargo test -- --nocapture`).
 
-mod common;
-
 use burn::tensor::Device;
-use common::{Reference, fixture_dir, max_relative_error};
 use storyteller_encoder::{Encoder, ResNetConfig, WeightFormat};
+use storyteller_test_support::encoder_reference::{Reference, max_relative_error};
+use storyteller_test_support::fixtures::encoder_fixture_dir as fixture_dir;
 
 const TOLERANCE: f32 = 1e-4;
 

@@ -6,12 +6,12 @@
 //! units; storyteller-data's preprocessing is bit-exact on PNG, its stated tolerance
 //! is 1e-5 here), and the features, `max |ours - torch| / max |torch|` <= 1e-4.
 
-mod common;
-
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{Reference, fixture_dir, max_abs_difference, max_relative_error};
 use storyteller_data::{DecodeLimits, PreprocessConfig, preprocess_file};
 use storyteller_encoder::Encoder;
+use storyteller_test_support::encoder_reference::{Reference, max_relative_error};
+use storyteller_test_support::fixtures::encoder_fixture_dir as fixture_dir;
+use storyteller_test_support::max_abs_difference;
 
 const PHOTOS: [&str; 4] = ["astronaut", "chelsea", "coffee", "rocket"];
 

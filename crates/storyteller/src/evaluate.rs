@@ -107,6 +107,15 @@ pub fn evaluate_with_progress(
                 .as_ref()
                 == Some(captioner.preprocess())
     });
+    // Rows are keyed by content: features of other images under the same names are refused.
+    if let Some(cache) = usable_cache {
+        let pairs: Vec<(&str, &std::path::Path)> = images
+            .images()
+            .iter()
+            .map(|image| (image.id.as_str(), image.path.as_path()))
+            .collect();
+        cache.verify_images(&pairs)?;
+    }
     let mut scored: Vec<&ImageItem> = Vec::new();
     let mut skipped = Vec::new();
     let mut hypotheses: Vec<Vec<String>> = vec![Vec::new(); searches.len()];

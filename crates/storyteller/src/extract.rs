@@ -43,8 +43,12 @@ impl Default for ExtractOptions {
 pub struct ExtractSummary {
     /// Images encoded by this run.
     pub extracted: usize,
-    /// Images already in the cache (an earlier, interrupted run), not redone.
+    /// Images already in the cache (an earlier, interrupted run) with the same content, not
+    /// redone.
     pub already_cached: usize,
+    /// Images whose cached row was made from other content (the file changed under its
+    /// name, or the row predates content keys): encoded again. Counted in `extracted` too.
+    pub recomputed: Vec<String>,
     /// Images that could not be read, with the reason; the run went on without them.
     pub failed: Vec<(PathBuf, String)>,
     /// Rows in the cache at the end.
@@ -88,6 +92,8 @@ pub fn extract_features(
     let mut lock_name = out.file_name().unwrap_or_default().to_owned();
     lock_name.push(".lock");
     let _lock = OutputLock::acquire(out, &out.with_file_name(lock_name), "storyteller extract")?;
+    // Under the lock no one else writes the cache: its temporaries are a killed run's.
+    storyteller_data::remove_stale_temporaries(out)?;
     let (mut writer, mine): (_, Vec<&(String, PathBuf)>) = match options.shard {
         None => (
             FeatureCacheWriter::open_or_create(out, key)?,
@@ -101,23 +107,40 @@ pub fn extract_features(
             )
         }
     };
-    let todo: Vec<&(String, PathBuf)> = mine
-        .iter()
-        .copied()
-        .filter(|(id, _)| !writer.contains(id))
-        .collect();
+    // Rows are keyed by content: a cached row whose file changed is encoded again.
+    let digests: Vec<Option<String>> = {
+        use rayon::prelude::*;
+        mine.par_iter()
+            .map(|(_, path)| storyteller_data::file_image_digest(path).ok())
+            .collect()
+    };
+    let mut recomputed = Vec::new();
+    let mut todo: Vec<(&(String, PathBuf), String)> = Vec::new();
+    for (&image, digest) in mine.iter().zip(digests) {
+        let digest = digest.unwrap_or_default();
+        if writer.contains(&image.0) {
+            if !digest.is_empty() && writer.digest_of(&image.0) == Some(digest.as_str()) {
+                continue;
+            }
+            writer.remove(&image.0);
+            recomputed.push(image.0.clone());
+        }
+        todo.push((image, digest));
+    }
     let mut summary = ExtractSummary {
         already_cached: mine.len() - todo.len(),
+        recomputed,
         ..Default::default()
     };
     let crop = preprocess.crop as usize;
-    let batches: Vec<&[&(String, PathBuf)]> = todo.chunks(options.batch_size.max(1)).collect();
+    let batches: Vec<&[(&(String, PathBuf), String)]> =
+        todo.chunks(options.batch_size.max(1)).collect();
 
     let (sender, receiver) = sync_channel(1);
     std::thread::scope(|scope| -> Result<()> {
         scope.spawn(move || {
             for batch in &batches {
-                let paths: Vec<&Path> = batch.iter().map(|(_, p)| p.as_path()).collect();
+                let paths: Vec<&Path> = batch.iter().map(|(image, _)| image.1.as_path()).collect();
                 let decoded = preprocess_batch(&paths, preprocess, &options.limits);
                 if sender.send((*batch, decoded)).is_err() {
                     return;
@@ -145,8 +168,10 @@ pub fn extract_features(
                     .expect("f32 features");
                 let width = features.len() / n;
                 for (row, &i) in decoded.ok.iter().enumerate() {
-                    writer.push(
-                        batch[i].0.clone(),
+                    let ((id, _), digest) = &batch[i];
+                    writer.push_image(
+                        id.clone(),
+                        digest.clone(),
                         &features[row * width..(row + 1) * width],
                     )?;
                 }

@@ -1,7 +1,5 @@
 //! The whole pipeline on a tiny synthetic dataset: demo, resume, refusals, captioning.
 
-mod tiny;
-
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -10,7 +8,7 @@ use storyteller::demo::{DemoReport, run_demo};
 use storyteller::model_dir::ModelFiles;
 use storyteller::train::{TrainConfig, TrainOptions, TrainSummary, train};
 use storyteller::{Captioner, EncoderRef, FeatureCache, Flickr30k, StorytellerError};
-use tiny::{tiny_demo, tiny_train};
+use storyteller_test_support::tiny::{tiny_demo, tiny_train};
 
 /// Burn's random generator is per backend, not per run: tests that create modules (even to
 /// load weights into them) at the same time would draw from one stream. Every test holds
@@ -420,6 +418,16 @@ fn retraining_over_a_model_never_mixes_two_models() {
     let model = ModelFiles::load(&out, &Device::flex()).unwrap();
     assert_eq!(model.vocab.len(), model.config.decoder.vocab_size);
 
+    // What a run killed while writing leaves behind: temporaries, here and in a checkpoint.
+    let stale = [
+        out.join(".decoder.bpk.k1ll3d.tmp"),
+        out.join("checkpoint/.state.json.k1ll3d.tmp"),
+    ];
+    for path in &stale {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"half a file").unwrap();
+    }
+
     // A successful overwrite publishes the new model as a whole.
     let summary = train_with(
         &out,
@@ -434,6 +442,9 @@ fn retraining_over_a_model_never_mixes_two_models() {
     let model = ModelFiles::load(&out, &Device::flex()).unwrap();
     assert_eq!(model.vocab.len(), model.config.decoder.vocab_size);
     assert_ne!(std::fs::read(out.join("decoder.bpk")).unwrap(), before[2]);
+    for path in &stale {
+        assert!(!path.exists(), "{} was left behind", path.display());
+    }
 }
 
 #[test]
@@ -478,4 +489,107 @@ fn a_model_with_nan_weights_is_an_error_not_an_empty_caption() {
     let err = captioner.caption(&image).unwrap_err();
     assert!(matches!(err, StorytellerError::NonFinite(_)), "{err}");
     assert!(err.to_string().contains("NaN"), "{err}");
+}
+
+/// Copies a folder tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn features_follow_image_content_not_file_names() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("dataset");
+    copy_tree(&f.out.join("dataset"), &data);
+    let cache_path = dir.path().join("features.safetensors");
+    std::fs::copy(f.out.join("features.safetensors"), &cache_path).unwrap();
+
+    // Regenerate one image under the same name.
+    let dataset = Flickr30k::open(&data).unwrap();
+    let changed = dataset.split(storyteller::Split::Train).images()[0].clone();
+    let before = FeatureCache::open(&cache_path)
+        .unwrap()
+        .get(&changed.id)
+        .unwrap();
+    let mut image = image::open(&changed.path).unwrap().to_rgb8();
+    image::imageops::invert(&mut image);
+    image.save(&changed.path).unwrap();
+
+    // Training on the stale cache is refused, naming the image.
+    let features = FeatureCache::open(&cache_path).unwrap();
+    let out = dir.path().join("model");
+    let options = |features| TrainOptions {
+        dataset: &dataset,
+        features,
+        encoder: EncoderRef {
+            weights: f.out.join("encoder.bpk"),
+            hash: FeatureCache::open(&cache_path)
+                .unwrap()
+                .key()
+                .encoder
+                .clone(),
+        },
+        out_dir: &out,
+        resume: false,
+        overwrite: true,
+        data_parallel: Vec::new(),
+        reduction: Default::default(),
+        stop_after: None,
+        progress: false,
+    };
+    let err = train(
+        &tiny_train().with_epochs(1),
+        options(&features),
+        &Device::flex(),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("1 of 60 images differ") && text.contains(&changed.id),
+        "{text}"
+    );
+
+    // Extraction encodes exactly that image again and says so.
+    let device = Device::flex();
+    let encoder = storyteller::Encoder::load(f.out.join("encoder.bpk"), &device).unwrap();
+    let preprocess: storyteller::PreprocessConfig =
+        serde_json::from_str(&FeatureCache::open(&cache_path).unwrap().key().preprocess).unwrap();
+    let images: Vec<(String, PathBuf)> = dataset
+        .images()
+        .iter()
+        .map(|i| (i.id.clone(), i.path.clone()))
+        .collect();
+    let summary = storyteller::extract_features(
+        &encoder,
+        &images,
+        &preprocess,
+        &cache_path,
+        &storyteller::ExtractOptions::default(),
+        &device,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(summary.recomputed, std::slice::from_ref(&changed.id));
+    assert_eq!((summary.extracted, summary.already_cached), (1, 59));
+    let updated = FeatureCache::open(&cache_path).unwrap();
+    let after = updated.get(&changed.id).unwrap();
+    assert_ne!(after, before);
+    let summary = train(
+        &tiny_train().with_epochs(1),
+        options(&updated),
+        &Device::flex(),
+    )
+    .unwrap();
+    assert_eq!(summary.epochs, 1);
 }

@@ -3,14 +3,12 @@
 //! the registry) and its program as `src/main.rs`, built with cargo and run on a model
 //! directory and an image.
 
-mod tiny;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use burn::tensor::Device;
 use storyteller::demo::run_demo;
-use tiny::{tiny_demo, tiny_train};
+use storyteller_test_support::tiny::{tiny_demo, tiny_train};
 
 /// The README's fenced block of `lang` after `marker` (the first after it).
 fn block_after(readme: &str, marker: &str, lang: &str) -> String {

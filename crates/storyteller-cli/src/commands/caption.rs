@@ -52,12 +52,16 @@ pub fn run(args: &CaptionArgs) -> anyhow::Result<()> {
                         println!("  {:8.3}  {}", caption.score, caption.text);
                     }
                 }
-                results.push(serde_json::json!({ "image": path, "captions": ranked }));
+                results.push(
+                    serde_json::json!({ "image": path.to_string_lossy(), "captions": ranked }),
+                );
             }
             Err(err) => {
                 failures += 1;
                 eprintln!("error: {err}");
-                results.push(serde_json::json!({ "image": path, "error": err.to_string() }));
+                results.push(
+                    serde_json::json!({ "image": path.to_string_lossy(), "error": err.to_string() }),
+                );
             }
         }
     }

@@ -51,10 +51,25 @@ pub struct ExtractArgs {
 }
 
 /// Every image file under `dir`, sorted, with its path relative to `dir` as id.
+///
+/// Symbolic links to folders are followed, each folder once (a link back to a folder
+/// already listed, such as a loop, is skipped with a warning). A name that is not valid
+/// UTF-8 keeps its invalid bytes as `\xNN` escapes in the id, so no two files share one.
 fn image_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut found = Vec::new();
+    let mut visited = std::collections::HashSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
+        let real = std::fs::canonicalize(&current)
+            .with_context(|| format!("{}: cannot resolve the folder", current.display()))?;
+        if !visited.insert(real.clone()) {
+            eprintln!(
+                "warning: skipped {}: it leads to {}, which is already listed (a symbolic link loop or a second link)",
+                current.display(),
+                real.display()
+            );
+            continue;
+        }
         let entries = std::fs::read_dir(&current)
             .with_context(|| format!("{}: cannot list the folder", current.display()))?;
         for entry in entries {
@@ -68,17 +83,41 @@ fn image_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
             {
-                let id = path
-                    .strip_prefix(dir)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .replace('\\', "/");
+                let id = image_id(path.strip_prefix(dir).unwrap_or(&path));
                 found.push((id, path));
             }
         }
     }
     found.sort();
+    if let Some(pair) = found.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        anyhow::bail!(
+            "{} and {} would both have the id {:?}; rename one",
+            pair[0].1.display(),
+            pair[1].1.display(),
+            pair[0].0
+        );
+    }
     Ok(found)
+}
+
+/// The id of an image: its relative path with `/` separators; bytes that are not UTF-8
+/// become `\xNN` escapes.
+fn image_id(relative: &Path) -> String {
+    #[cfg(unix)]
+    let text = {
+        use std::os::unix::ffi::OsStrExt;
+        let mut text = String::new();
+        for chunk in relative.as_os_str().as_bytes().utf8_chunks() {
+            text.push_str(chunk.valid());
+            for byte in chunk.invalid() {
+                text.push_str(&format!("\\x{byte:02x}"));
+            }
+        }
+        text
+    };
+    #[cfg(not(unix))]
+    let text = relative.to_string_lossy().into_owned();
+    text.replace(std::path::MAIN_SEPARATOR, "/")
 }
 
 /// Runs `storyteller extract`.
@@ -139,6 +178,13 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
     for (path, reason) in &summary.failed {
         eprintln!("warning: skipped {}: {reason}", path.display());
     }
+    if let Some(first) = summary.recomputed.first() {
+        eprintln!(
+            "note: encoded {} cached image(s) again because their files changed since they were \
+             encoded (first: {first:?})",
+            summary.recomputed.len()
+        );
+    }
     if args.json {
         let json = serde_json::json!({
             "out": args.out,
@@ -147,6 +193,7 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
             "preprocess": preprocess,
             "extracted": summary.extracted,
             "already_cached": summary.already_cached,
+            "recomputed": summary.recomputed,
             "skipped": summary.failed.len(),
             "rows": summary.rows,
             "seconds": summary.seconds,
@@ -158,15 +205,70 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
             .shard
             .map_or(String::new(), |s| format!(" (shard {s})"));
         println!(
-            "{}{shard}: {} rows ({} encoded now at {:.1} images/s, {} already cached, {} unreadable skipped); encoder {}",
+            "{}{shard}: {} rows ({} encoded now at {:.1} images/s, {} of them changed since \
+             cached, {} already cached, {} unreadable skipped); encoder {}",
             args.out.display(),
             summary.rows,
             summary.extracted,
             summary.images_per_second(),
+            summary.recomputed.len(),
             summary.already_cached,
             summary.failed.len(),
             encoder.weights_hash(),
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"x").unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_link_loops_are_listed_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("photos");
+        touch(&root.join("a.jpg"));
+        touch(&root.join("sub/b.png"));
+        std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("sub"), root.join("again")).unwrap();
+        let ids: Vec<String> = image_files(&root)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        // `sub` is listed once, either directly or through `again`.
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(ids.contains(&"a.jpg".to_owned()), "{ids:?}");
+        assert!(ids.iter().any(|id| id.ends_with("/b.png")), "{ids:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_get_distinct_ids() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for name in [&b"caf\xe9.jpg"[..], b"caf\xe8.jpg", b"caf\xc3\xa9.jpg"] {
+            touch(&root.join(std::ffi::OsStr::from_bytes(name)));
+        }
+        let ids: Vec<String> = image_files(root)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ids, ["caf\\xe8.jpg", "caf\\xe9.jpg", "café.jpg"]);
+    }
+
+    #[test]
+    fn ids_use_forward_slashes() {
+        let relative: PathBuf = ["a", "b", "c.jpg"].iter().collect();
+        assert_eq!(image_id(&relative), "a/b/c.jpg");
+    }
 }

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, extract::Multipart};
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use storyteller::{BeamSearch, GreedySearch, Search};
 
 use super::batcher::{Batcher, JobError};
+use super::guard::{Guard, RequestId, guard};
 
 /// Widest beam a request may ask for.
 pub const MAX_WIDTH: usize = 16;
@@ -30,20 +31,25 @@ pub struct AppState {
     pub beam: BeamSearch,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: usize,
+    /// Time allowed for an upload's body to arrive.
+    pub body_timeout: Duration,
     /// `config.json` and `metrics.jsonl` of the model directory.
     pub model_info: Value,
 }
 
-/// The router of `storyteller serve`.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The router of `storyteller serve`, behind the [`guard`] middleware.
+pub fn router(state: Arc<AppState>, guarded_by: Arc<Guard>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/api/health", get(health))
         .route("/api/model", get(model))
-        .route("/api/caption", post(caption))
-        .fallback(not_found)
         // Uploads are limited by the caption handler itself, with a JSON error.
-        .layer(DefaultBodyLimit::disable())
+        .route(
+            "/api/caption",
+            post(caption).layer(DefaultBodyLimit::disable()),
+        )
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(guarded_by, guard))
         .with_state(state)
 }
 
@@ -59,7 +65,39 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        let mut response = (self.0, Json(json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// The answer to a request that got no caption. The server's own failures are logged
+/// with the request id; the client gets the id, not the internal error chain.
+fn job_error(err: JobError, id: RequestId) -> ApiError {
+    match err {
+        JobError::BadImage(message) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, message),
+        JobError::Busy => ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is busy: too many uploads are waiting; retry in a moment".into(),
+        ),
+        JobError::Model(message) => {
+            tracing::error!(target: "storyteller::serve", "request {}: {message}", id.0);
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "internal error while captioning (request id {}; the server log has the details)",
+                    id.0
+                ),
+            )
+        }
+        JobError::Stopped => ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the model thread has stopped".into(),
+        ),
     }
 }
 
@@ -78,6 +116,9 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         "batches": stats.batches.load(Ordering::Relaxed),
         "images": stats.images.load(Ordering::Relaxed),
         "panics": stats.panics.load(Ordering::Relaxed),
+        "refused": stats.refused.load(Ordering::Relaxed),
+        "abandoned": stats.abandoned.load(Ordering::Relaxed),
+        "waiting": stats.waiting.load(Ordering::Relaxed),
     }))
 }
 
@@ -140,8 +181,13 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// The image bytes of a multipart (field `image`) or raw-body request.
-async fn upload_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+/// The image bytes of a multipart (field `image`) or raw-body request, which must arrive
+/// within `timeout`.
+async fn upload_bytes(
+    request: Request,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let is_multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -161,8 +207,17 @@ async fn upload_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError>
         return Err(too_large(limit));
     }
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, body_limit)
+    let body = tokio::time::timeout(timeout, axum::body::to_bytes(body, body_limit))
         .await
+        .map_err(|_| {
+            ApiError(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the upload did not arrive within {} s",
+                    timeout.as_secs_f64()
+                ),
+            )
+        })?
         .map_err(|_| too_large(limit))?;
     let bytes = if is_multipart {
         let request = Request::from_parts(parts, Body::from(body));
@@ -197,24 +252,18 @@ async fn upload_bytes(request: Request, limit: usize) -> Result<Bytes, ApiError>
 
 async fn caption(
     State(state): State<Arc<AppState>>,
+    Extension(id): Extension<RequestId>,
     Query(params): Query<HashMap<String, String>>,
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
     let search = parse_search(&params, &state.beam)?;
-    let bytes = upload_bytes(request, state.max_upload_bytes).await?;
+    let bytes = upload_bytes(request, state.max_upload_bytes, state.body_timeout).await?;
     let captions = state
         .batcher
         .caption(bytes, search.clone())
         .await
-        .map_err(|err| match err {
-            JobError::BadImage(message) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, message),
-            JobError::Model(message) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, message),
-            JobError::Stopped => ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the model thread has stopped".into(),
-            ),
-        })?;
+        .map_err(|err| job_error(err, id))?;
     let search = match &search {
         Search::Greedy(_) => json!({ "kind": "greedy" }),
         Search::Beam(beam) => json!({ "kind": "beam", "width": beam.width, "n_best": beam.n_best }),
@@ -235,6 +284,26 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn server_failures_do_not_reach_the_client() {
+        let err = job_error(
+            JobError::Model("decoder.bpk: tensor shape [3] vs [4] at /home/me/model".into()),
+            RequestId(42),
+        );
+        assert_eq!(err.0, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(err.1.contains("request id 42"), "{}", err.1);
+        assert!(
+            !err.1.contains("decoder.bpk") && !err.1.contains("/home"),
+            "{}",
+            err.1
+        );
+        let busy = job_error(JobError::Busy, RequestId(1)).into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        let bad = job_error(JobError::BadImage("upload: truncated".into()), RequestId(2));
+        assert_eq!(bad.0, StatusCode::UNPROCESSABLE_ENTITY);
     }
 
     #[test]

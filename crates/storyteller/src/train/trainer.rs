@@ -135,6 +135,21 @@ impl<'a> Prepared<'a> {
                 context: format!("the feature cache {}", features.path().display()),
             });
         }
+        // Rows are keyed by image content: refuse features of other images under the same
+        // names (regenerated images, another dataset's cache).
+        let images: Vec<(&str, &std::path::Path)> = dataset
+            .images()
+            .iter()
+            .map(|image| (image.id.as_str(), image.path.as_path()))
+            .collect();
+        let unverified = features.verify_images(&images)?;
+        if unverified > 0 {
+            warnings.push(format!(
+                "{unverified} images have features without a content digest in {} (written \
+                 before content keys, or by hand): they cannot be checked against the image files",
+                features.path().display()
+            ));
+        }
         let preprocess: PreprocessConfig = serde_json::from_str(&features.key().preprocess)
             .map_err(|source| StorytellerError::Json {
                 path: features.path().to_owned(),
@@ -232,6 +247,8 @@ fn claim(layout: &ModelLayout, options: &TrainOptions<'_>) -> Result<OutputLock>
     std::fs::create_dir_all(root).map_err(io_error(root, "cannot create the model directory"))?;
     // One writer per model directory: a second run into it is refused while this one lives.
     let lock = OutputLock::acquire(root, &layout.lock(), "storyteller train")?;
+    // Under the lock no one else writes here: temporaries are what a killed run left.
+    storyteller_data::remove_stale_temporaries_under(root)?;
     let has_checkpoint = layout.checkpoint_state().exists();
     if options.resume && has_checkpoint {
         return Ok(lock);

@@ -1,7 +1,5 @@
-//! The tiny demo the integration tests train: 60 synthetic images of 48 px, 32 px crops, a
-//! 16-wide embedding and a 32-wide LSTM. Shared by `tests/pipeline.rs` and the CLI's
-//! `tests/serve.rs`, which each use a part of it.
-#![allow(dead_code)]
+//! The tiny demo the end-to-end tests train: 60 synthetic images of 48 px, 32 px crops, a
+//! 16-wide embedding and a 32-wide LSTM.
 
 use storyteller::demo::DemoConfig;
 use storyteller::train::TrainConfig;

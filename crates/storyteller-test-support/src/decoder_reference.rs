@@ -1,14 +1,6 @@
-//! The PyTorch reference decoder of `tests/data` (made by `scripts/decoder_reference.py`),
-//! loaded onto any device, and the comparisons the parity tests make with it. Shared by
-//! `tests/pytorch_parity.rs` (CPU) and `benches/tests/wgpu_parity.rs` (wgpu), which each use a
-//! part of it.
-#![allow(dead_code)]
-
-// The encoder tests' comparison; `benches/tests/wgpu_parity.rs` also loads it through their
-// `common` module, so clippy sees the file twice in that crate.
-#[allow(clippy::duplicate_mod)]
-#[path = "../../../storyteller-encoder/tests/common/compare.rs"]
-mod compare;
+//! PyTorch's reference decoder (`storyteller-decoder/tests/data`, made by
+//! `scripts/decoder_reference.py`) loaded onto any device, and the checks the parity tests
+//! make with it: teacher-forced logits, greedy and beam-3 hypotheses.
 
 use std::path::{Path, PathBuf};
 
@@ -17,10 +9,10 @@ use serde_json::Value;
 use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig, load_pytorch};
 use storyteller_search::{BeamSearch, GreedySearch, Hypothesis};
 
-use compare::max_abs_difference;
+use crate::compare::max_abs_difference;
 
 /// `tests/data` of `storyteller-decoder`, from the manifest directory of the running test's
-/// crate (this crate, or one beside it in the workspace). Read at run time: `env!` would keep
+/// crate (the decoder crate, or `benches/` beside it in the workspace). Read at run time: `env!` would keep
 /// the directory of whichever checkout last compiled the test in a shared target directory.
 pub fn data_dir() -> PathBuf {
     let manifest_dir =
@@ -35,14 +27,23 @@ pub fn data_dir() -> PathBuf {
 /// The reference: its JSON (sizes, inputs, PyTorch's outputs), the imported decoder, the
 /// image features and the teacher-forcing tokens, on `device`.
 pub struct Reference {
+    /// `decoder_reference.json`: sizes, inputs and PyTorch's outputs.
     pub json: Value,
+    /// The decoder's sizes.
     pub config: CaptionDecoderConfig,
+    /// PyTorch's weights, imported.
     pub decoder: CaptionDecoder,
+    /// The image features, `[batch, d_feature]`.
     pub features: Tensor<2>,
+    /// The teacher-forcing tokens, `[batch, steps]`.
     pub tokens: Tensor<2, Int>,
 }
 
 impl Reference {
+    /// Reads the reference from `dir` onto `device`.
+    ///
+    /// # Panics
+    /// When a file is missing or malformed, or the import leaves a key unused.
     pub fn load(dir: &Path, device: &Device) -> Self {
         let text = std::fs::read_to_string(dir.join("decoder_reference.json")).unwrap();
         let json: Value = serde_json::from_str(&text).unwrap();
@@ -102,6 +103,10 @@ impl Reference {
     }
 }
 
+/// A JSON list of numbers as f32 values.
+///
+/// # Panics
+/// When `v` is not a list of numbers.
 pub fn floats(v: &Value) -> Vec<f32> {
     v.as_array()
         .unwrap()
@@ -110,12 +115,19 @@ pub fn floats(v: &Value) -> Vec<f32> {
         .collect()
 }
 
+/// A JSON number as a `usize`.
+///
+/// # Panics
+/// When `v` is not a non-negative integer.
 pub fn usize_of(v: &Value) -> usize {
     v.as_u64().unwrap() as usize
 }
 
 /// Asserts that `actual` has PyTorch's hypotheses: the same tokens and finished flags, and
 /// log-probabilities within 1e-4.
+///
+/// # Panics
+/// When they differ.
 pub fn check_search(expected: &Value, actual: &[Vec<Hypothesis>], name: &str) {
     let expected = expected.as_array().unwrap();
     assert_eq!(expected.len(), actual.len());
