@@ -301,7 +301,11 @@ fn every_error_answer_is_json_and_internals_stay_private() {
     let addr = server.addr.clone();
     let (status, body) = http(&addr, "GET", "/api/caption", &[], &[]);
     assert_eq!(status, 405);
-    assert!(json_of(&body)["error"].as_str().unwrap().contains("POST"));
+    let answer = json_of(&body);
+    assert!(
+        answer["error"].as_str().unwrap().contains("POST"),
+        "{answer}"
+    );
     let long = format!("/api/health?{}", "a".repeat(10_000));
     let (status, body) = http(&addr, "GET", &long, &[], &[]);
     assert_eq!(status, 414);

@@ -141,7 +141,7 @@ mod tests {
         fs::write(model.join("config.json"), b"{}").unwrap();
         let mut removed = remove_stale_temporaries_under(&model).unwrap();
         removed.sort();
-        assert_eq!(removed, [nested, top]);
+        assert_eq!(removed, [top, nested]);
         assert!(model.join("config.json").exists());
     }
 

@@ -90,6 +90,10 @@ pub fn image_dimensions(bytes: &[u8], path: &Path) -> Result<(u32, u32)> {
 
 /// Like [`decode_rgb`], from bytes in memory; `path` only names them in errors.
 pub fn decode_rgb_bytes(bytes: &[u8], path: &Path, limits: &DecodeLimits) -> Result<RgbImage> {
+    // The declared size first: the decoders' own limit errors do not say what the size is.
+    if let Ok((width, height)) = image_dimensions(bytes, path) {
+        limits.check(path, width, height)?;
+    }
     if looks_like_jpeg(bytes) && !jpeg_is_complete(bytes) {
         return Err(DataError::Image {
             path: path.to_owned(),

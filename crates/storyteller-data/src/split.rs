@@ -80,7 +80,8 @@ impl SplitConfig {
     /// `round(n * weight / total)` images, at least one each when `n >= 3` and
     /// their weight is not zero; train gets the rest.
     pub fn sizes(&self, n: usize) -> (usize, usize, usize) {
-        let total = (self.train + self.val + self.test).max(1) as f64;
+        // Summed as floats: weights near `usize::MAX` must not overflow.
+        let total = (self.train as f64 + self.val as f64 + self.test as f64).max(1.0);
         let part = |w: usize| {
             let k = (n as f64 * w as f64 / total).round() as usize;
             if w > 0 && n >= 3 { k.max(1) } else { k }
@@ -136,6 +137,20 @@ mod tests {
         assert_eq!(SplitConfig::default().sizes(10), (8, 1, 1));
         assert_eq!(SplitConfig::default().sizes(2), (2, 0, 0));
         assert_eq!(SplitConfig::default().sizes(1000), (935, 33, 32));
+    }
+
+    #[test]
+    fn huge_weights_do_not_overflow() {
+        let config = |train, val, test| SplitConfig { train, val, test };
+        assert_eq!(
+            config(usize::MAX, usize::MAX, usize::MAX).sizes(9),
+            (3, 3, 3)
+        );
+        assert_eq!(config(usize::MAX, 1, 1).sizes(10), (8, 1, 1));
+        assert_eq!(config(1, usize::MAX, 0).sizes(4), (0, 4, 0));
+        assert_eq!(config(0, 0, 0).sizes(5), (5, 0, 0));
+        let names = ["a.jpg", "b.jpg", "c.jpg"];
+        assert_eq!(config(usize::MAX, usize::MAX, 0).assign(&names).len(), 3);
     }
 
     #[test]

@@ -39,14 +39,17 @@ pub struct AppState {
 
 /// The router of `storyteller serve`, behind the [`guard`] middleware.
 pub fn router(state: Arc<AppState>, guarded_by: Arc<Guard>) -> Router {
+    let only_get = || async { method_not_allowed("GET, HEAD") };
     Router::new()
-        .route("/", get(page))
-        .route("/api/health", get(health))
-        .route("/api/model", get(model))
+        .route("/", get(page).fallback(only_get))
+        .route("/api/health", get(health).fallback(only_get))
+        .route("/api/model", get(model).fallback(only_get))
         // Uploads are limited by the caption handler itself, with a JSON error.
         .route(
             "/api/caption",
-            post(caption).layer(DefaultBodyLimit::disable()),
+            post(caption)
+                .fallback(|| async { method_not_allowed("POST") })
+                .layer(DefaultBodyLimit::disable()),
         )
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(guarded_by, guard))
@@ -103,6 +106,19 @@ fn job_error(err: JobError, id: RequestId) -> ApiError {
 
 async fn page() -> Html<&'static str> {
     Html(include_str!("page.html"))
+}
+
+/// 405 with the methods the route takes, in the body and in `Allow`.
+fn method_not_allowed(allowed: &'static str) -> Response {
+    let mut response = ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed; this route takes {allowed}"),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allowed));
+    response
 }
 
 async fn not_found() -> ApiError {
