@@ -253,7 +253,11 @@ fn decoder_parameters(config: &CaptionDecoderConfig) -> u64 {
         .saturating_mul(layers.saturating_sub(1));
     [
         vocab.saturating_mul(embed),
-        feature.saturating_mul(feature.saturating_add(embed).saturating_add(2 * hidden + 2)),
+        feature.saturating_mul(
+            feature
+                .saturating_add(embed)
+                .saturating_add(hidden.saturating_mul(2).saturating_add(2)),
+        ),
         first,
         rest,
         hidden.saturating_add(1).saturating_mul(vocab),
