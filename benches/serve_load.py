@@ -11,6 +11,13 @@ the captions are then meaningless, the timing is not. Run from the repository ro
     cargo run --release -p storyteller-cli -- demo --out storyteller-demo
     python benches/serve_load.py --model storyteller-demo/model [--crop 224] \
         [--requests 200] [--clients 16] [--out benches/results/serve-load.txt]
+
+`--hostile N` measures the same load twice: alone, then while N hostile connections run
+(half idle, half "slow loris" sending a header byte every half second, each reconnecting
+when the server cuts it off) and one client uploads PNGs declaring 8192x8192 pixels in a
+loop. It reports both p99 latencies, their ratio, what the hostile side got back, and the
+server's peak resident memory (VmHWM). The script raises its open-file limit (the server
+inherits it) and starts the server with `--max-connections` above N.
 """
 import argparse
 import datetime
@@ -20,7 +27,11 @@ import json
 import os
 import pathlib
 import platform
+import resource
 import shutil
+import socket
+import struct
+import zlib
 import subprocess
 import tempfile
 import threading
@@ -43,6 +54,84 @@ def jpegs():
         Image.fromarray(pixels[..., :3]).save(buffer, format="JPEG", quality=90)
         out.append(buffer.getvalue())
     return out
+
+
+def png_claiming(width, height):
+    """A valid PNG header declaring width x height pixels, with almost no pixel data."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+class Hostile:
+    """Idle and slow connections plus a decompression-bomb uploader, until stopped."""
+
+    def __init__(self, port, connections):
+        self.port, self.stop = port, threading.Event()
+        self.counts, self.lock = {"cut off": 0, "refused": 0, "bomb 422": 0, "bomb other": 0}, threading.Lock()
+        self.threads = [threading.Thread(target=self.idle, args=(i % 2 == 1,), daemon=True)
+                        for i in range(connections)]
+        self.threads.append(threading.Thread(target=self.bombs, daemon=True))
+
+    def count(self, key):
+        with self.lock:
+            self.counts[key] += 1
+
+    def idle(self, slow):
+        while not self.stop.is_set():
+            try:
+                sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+            except OSError:
+                self.count("refused")
+                time.sleep(0.5)
+                continue
+            sock.settimeout(0.5)
+            head = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 10000
+            sent = 0
+            try:
+                while not self.stop.is_set():
+                    if slow:
+                        sock.send(head[sent:sent + 1])
+                        sent += 1
+                    try:
+                        if sock.recv(4096) == b"":
+                            self.count("cut off")
+                            break
+                    except socket.timeout:
+                        pass
+            except OSError:
+                self.count("cut off")
+            finally:
+                sock.close()
+
+    def bombs(self):
+        bomb = png_claiming(8192, 8192)
+        while not self.stop.is_set():
+            try:
+                status, _ = post(self.port, bomb, "")
+                self.count("bomb 422" if status == 422 else "bomb other")
+            except OSError:
+                self.count("bomb other")
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        time.sleep(2.0)  # let every connection open
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=5)
+
+
+def peak_memory_mb(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def model_with_crop(model, crop, scratch):
@@ -113,12 +202,23 @@ def main():
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--query", default="", help="e.g. ?search=greedy or ?width=5&n_best=5")
     parser.add_argument("--out", help="append the report to this file")
+    parser.add_argument("--hostile", type=int, default=0,
+                        help="also measure while this many idle/slow connections and bomb uploads run")
     args = parser.parse_args()
+    extra = []
+    if args.hostile:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 2 * args.hostile + 1024
+        if hard != resource.RLIM_INFINITY:
+            wanted = min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+        extra = ["--max-connections", str(args.hostile + 512)]
 
     with tempfile.TemporaryDirectory() as scratch:
         model = model_with_crop(args.model, args.crop, scratch) if args.crop else args.model
         server = subprocess.Popen(
-            [args.binary, "serve", "--model", str(model), "--addr", "127.0.0.1:0"],
+            [args.binary, "serve", "--model", str(model), "--addr", "127.0.0.1:0", "--no-access-log",
+             *extra],
             stdout=subprocess.PIPE, text=True)
         try:
             line = server.stdout.readline().strip()
@@ -130,6 +230,13 @@ def main():
             latencies, failures, wall = run_load(port, bodies, args.requests, args.clients, args.query)
             after = get(port, "/api/health")
             config = get(port, "/api/model")["config"]
+            hostile = None
+            if args.hostile:
+                with Hostile(port, args.hostile) as attack:
+                    h_latencies, h_failures, h_wall = run_load(
+                        port, bodies, args.requests, args.clients, args.query)
+                hostile = (h_latencies, h_failures, h_wall, dict(attack.counts))
+            peak = peak_memory_mb(server.pid)
         finally:
             server.terminate()
             server.wait()
@@ -148,6 +255,17 @@ def main():
         f"{after['batches'] - before['batches']} model calls "
         f"({args.requests / max(1, after['batches'] - before['batches']):.1f} images per call)\n"
     )
+    if hostile:
+        h_latencies, h_failures, h_wall, counts = hostile
+        failures = failures + h_failures
+        ratio = quantile(h_latencies, 0.99) / quantile(latencies, 0.99)
+        report += (
+            f"the same under attack ({args.hostile} idle/slow connections, 8192x8192 PNG bombs): "
+            f"{len(h_failures)} failures, p50 {ms(quantile(h_latencies, 0.5))}, "
+            f"p99 {ms(quantile(h_latencies, 0.99))} ({ratio:.2f}x unloaded p99), "
+            f"{args.requests / h_wall:.1f} req/s; hostile side: {counts}\n"
+        )
+    report += f"server peak resident memory {peak:.0f} MB\n"
     print(report, end="")
     if failures:
         print("failures:", failures[:5])
