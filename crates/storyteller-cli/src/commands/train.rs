@@ -38,7 +38,7 @@ pub struct TrainArgs {
     /// Halve the learning rate every N epochs (0: never).
     #[arg(long, default_value_t = 5)]
     lr_decay_every: usize,
-    /// Early stopping: epochs without a better validation BLEU-4.
+    /// Early stopping: epochs without a better validation score (the `--selection` metric).
     #[arg(long, default_value_t = 3)]
     patience: usize,
     /// Seed of initialisation, shuffling and dropout.
