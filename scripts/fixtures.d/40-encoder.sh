@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Writes the ResNet-50 parity fixture (seeded random torchvision weights as .pth and
-# .safetensors, reference outputs, sample photos; ~210 MB, ~25 s) into STORYTELLER_FIXTURES.
+# Writes the ResNet parity fixture (seeded random torchvision ResNet-50 weights as .pth and
+# .safetensors, ResNet-101 and -152 as .pth, reference outputs including grid features,
+# sample photos; ~650 MB, ~1 min) into STORYTELLER_FIXTURES.
 # Skipped when the files there already carry the current version stamp.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

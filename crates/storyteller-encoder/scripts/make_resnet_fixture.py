@@ -1,7 +1,7 @@
 """Reference fixture for the ResNet-50 port: a seeded random-init torchvision
 ResNet-50 and its outputs, computed by PyTorch in float32 on the CPU.
 
-    python make_resnet_fixture.py --out DIR          # large fixture (~200 MB), skipped when current
+    python make_resnet_fixture.py --out DIR          # large fixture (~650 MB), skipped when current
     python make_resnet_fixture.py --crafted DIR      # tiny malformed checkpoints for error tests
 
 Writes into --out:
@@ -13,6 +13,11 @@ Writes into --out:
       photos run through torchvision's full preprocessing (Resize(256), CenterCrop(224),
       ToTensor, Normalize(ImageNet)); metadata: version, torch, torchvision, cases,
       weights_sha256 (ResNet::weights_hash recomputed in Python).
+      grid<g>_<case> [N, g*g, 2048]: AdaptiveAvgPool2d((g, g)) of the last map, regions
+      row-major (2 and 3 on the 64 px case, 7 and 3 on the 224 px case)
+  resnet101-random.pth, resnet152-random.pth   the deeper networks, built the same way
+  resnet101-reference.safetensors, resnet152-reference.safetensors
+      input_b2_64 / output_b2_64 / grid2_b2_64 for each
   photo_<name>.png             the sample photos, as files for the full-pipeline test
   VERSION-encoder              the version stamp; a current stamp skips regeneration
 
@@ -34,14 +39,22 @@ import torch.nn as nn
 import torchvision
 from safetensors.torch import save_file
 
-VERSION = "encoder-fixture-v2"
+VERSION = "encoder-fixture-v3"
 SEED = 20160610  # He et al., CVPR 2016
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
 
 
-def make_model():
+# Spatial features: torch's AdaptiveAvgPool2d((g, g)) of the last map, as [N, g*g, 2048]
+# (regions row-major), for (case, grid) pairs: exact division, uneven bins, more bins
+# than cells.
+GRIDS = [("b2_64", 2), ("b2_64", 3), ("b1_224", 7), ("b1_224", 3)]
+# The deeper networks, same blocks in deeper stages; checked on the 64 px case.
+DEEPER = ["resnet101", "resnet152"]
+
+
+def make_model(arch="resnet50"):
     torch.manual_seed(SEED)
-    model = torchvision.models.resnet50(weights=None)
+    model = getattr(torchvision.models, arch)(weights=None)
     # Calibrate the BatchNorm statistics on a random batch (so activations stay in a sane
     # range through 16 blocks), then randomise statistics and affine parameters.
     for m in model.modules():
@@ -115,6 +128,7 @@ def write_fixture(out):
     stamp = os.path.join(out, "VERSION-encoder")
     if os.path.exists(stamp) and open(stamp).read().strip() == VERSION:
         names = ["resnet50-random.pth", "resnet50-random.safetensors", "resnet50-reference.safetensors"]
+        names += [f"{arch}-{kind}" for arch in DEEPER for kind in ["random.pth", "reference.safetensors"]]
         if all(os.path.exists(os.path.join(out, n)) for n in names):
             print(f"encoder fixture {VERSION} is current in {out}")
             return
@@ -144,6 +158,9 @@ def write_fixture(out):
             tensors[f"output_{name}"] = pooled.contiguous()
             if name == "b2_64":
                 tensors[f"features_{name}"] = fmap.contiguous()
+            for case, grid in GRIDS:
+                if case == name:
+                    tensors[f"grid{grid}_{name}"] = grid_features(fmap, grid)
     meta = {
         "version": VERSION,
         "torch": torch.__version__,
@@ -153,8 +170,30 @@ def write_fixture(out):
     }
     atomic(os.path.join(out, "resnet50-reference.safetensors"),
            lambda p: save_file(tensors, p, metadata=meta))
+    for arch in DEEPER:
+        deeper = make_model(arch)
+        dsd = {k: v.contiguous() for k, v in deeper.state_dict().items()}
+        atomic(os.path.join(out, f"{arch}-random.pth"), lambda p: torch.save(dsd, p))
+        dbody = nn.Sequential(*list(deeper.children())[:-2])
+        with torch.inference_mode():
+            x = cases["b2_64"].contiguous().float()
+            fmap = dbody(x)
+            dtensors = {
+                "input_b2_64": x,
+                "output_b2_64": torch.flatten(deeper.avgpool(fmap), 1).contiguous(),
+                "grid2_b2_64": grid_features(fmap, 2),
+            }
+        dmeta = dict(meta, weights_sha256=weights_hash(dsd), cases=json.dumps(["b2_64"]))
+        atomic(os.path.join(out, f"{arch}-reference.safetensors"),
+               lambda p: save_file(dtensors, p, metadata=dmeta))
+        del deeper, dsd
     atomic(stamp, lambda p: open(p, "w").write(VERSION + "\n"))
     print(f"wrote encoder fixture {VERSION} to {out}")
+
+
+def grid_features(fmap, grid):
+    pooled = nn.AdaptiveAvgPool2d((grid, grid))(fmap)
+    return pooled.flatten(2).transpose(1, 2).contiguous()
 
 
 def write_crafted(out):

@@ -8,8 +8,9 @@ use crate::error::Result;
 use crate::resnet::{ResNet, ResNetConfig};
 use crate::weights::LoadReport;
 
-/// A ResNet-50 ready for feature extraction: weights loaded from a file, hashed, then
-/// BatchNorm folded into the convolutions ([`ResNet::fuse`]).
+/// A ResNet ready for feature extraction: weights loaded from a file, hashed, then
+/// BatchNorm folded into the convolutions ([`ResNet::fuse`]). The depth (ResNet-50, -101 or
+/// -152) is read from the file.
 #[derive(Debug)]
 pub struct Encoder {
     network: ResNet,
@@ -18,14 +19,21 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Loads ResNet-50 weights from `path` (torchvision `.pth`, `.safetensors` or Burn
-    /// `.bpk`; see [`ResNet::load_weights`]) onto `device`.
+    /// Loads ResNet weights from `path` (torchvision `.pth`, `.safetensors` or Burn `.bpk`;
+    /// see [`ResNet::load_weights`]) onto `device`, building the depth the file's keys
+    /// describe (ResNet-50 when they describe none, so that the errors name what is
+    /// missing).
     ///
     /// # Errors
     /// Everything [`ResNet::load_weights`] reports.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
-        let mut network = ResNetConfig::resnet50().init(device);
-        let report = network.load_weights(path)?;
+        let path = path.as_ref();
+        let format = crate::WeightFormat::detect(path)?;
+        let found = crate::weights::read_tensors(path, format)?;
+        let config = ResNetConfig::from_torchvision_keys(found.keys().map(String::as_str))
+            .unwrap_or_else(ResNetConfig::resnet50);
+        let mut network = config.init(device);
+        let report = network.load_tensors(path, format, found)?;
         let mut encoder = Self::from_network(network)?;
         encoder.report = Some(report);
         Ok(encoder)
@@ -52,6 +60,16 @@ impl Encoder {
     /// - returns `[batch, 2048]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.network.forward(images)
+    }
+
+    /// Spatial features: the last map pooled to `grid` x `grid` regions
+    /// ([`ResNet::forward_grid`]).
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, 3, height, width]`
+    /// - returns `[batch, grid * grid, 2048]`
+    pub fn forward_grid(&self, images: Tensor<4>, grid: usize) -> Tensor<3> {
+        self.network.forward_grid(images, grid)
     }
 
     /// The last feature map (for attention decoders).
@@ -81,5 +99,10 @@ impl Encoder {
     /// Width of the feature vector: 2048.
     pub fn d_feature(&self) -> usize {
         ResNetConfig::resnet50().d_feature()
+    }
+
+    /// Which network: `ResNet-50`, `ResNet-101`, `ResNet-152`.
+    pub fn name(&self) -> String {
+        ResNetConfig::new(self.network.stage_depths()).name()
     }
 }

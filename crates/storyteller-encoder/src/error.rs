@@ -13,7 +13,8 @@ pub enum EncoderError {
     /// and BatchNorm's `num_batches_tracked`): another network, such as a deeper ResNet.
     #[error(
         "{}: {count} tensors have no place in this network (first: {key:?}); is it another \
-         network, such as ResNet-101 or -152? The encoder is ResNet-50",
+         network, such as ResNet-101 or -152 loaded into a ResNet-50? (`Encoder::load` builds \
+         the depth the file describes)",
         path.display()
     )]
     UnexpectedTensors {

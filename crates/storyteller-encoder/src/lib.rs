@@ -49,5 +49,5 @@ pub use encoder::Encoder;
 pub use error::{EncoderError, Result};
 pub use format::WeightFormat;
 pub use fuse::fold_batch_norm;
-pub use resnet::{ResNet, ResNetConfig};
+pub use resnet::{MAX_BLOCKS, ResNet, ResNetConfig};
 pub use weights::LoadReport;

@@ -12,6 +12,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
+use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 
 use crate::block::{Bottleneck, BottleneckConfig, EXPANSION, conv, maybe_bn};
@@ -20,7 +21,10 @@ use crate::fuse::fold_batch_norm;
 /// Channels of the stem and width of `layer1`; each later stage doubles the width.
 const STEM_CHANNELS: usize = 64;
 
-/// Builds a [`ResNet`]. [`ResNetConfig::resnet50`] is the one this project uses.
+/// Most blocks in one stage of a network read from a checkpoint (ResNet-152 has 36).
+pub const MAX_BLOCKS: usize = 64;
+
+/// Builds a [`ResNet`]: ResNet-50 (the default of this project), ResNet-101 or ResNet-152.
 #[derive(Config, Debug)]
 pub struct ResNetConfig {
     /// Bottleneck blocks in `layer1`..`layer4` (`[3, 4, 6, 3]` for ResNet-50,
@@ -32,6 +36,53 @@ impl ResNetConfig {
     /// ResNet-50: `[3, 4, 6, 3]` bottleneck blocks, 2048-d output.
     pub fn resnet50() -> Self {
         Self::new([3, 4, 6, 3])
+    }
+
+    /// ResNet-101: `[3, 4, 23, 3]` bottleneck blocks, 2048-d output.
+    pub fn resnet101() -> Self {
+        Self::new([3, 4, 23, 3])
+    }
+
+    /// ResNet-152: `[3, 8, 36, 3]` bottleneck blocks, 2048-d output.
+    pub fn resnet152() -> Self {
+        Self::new([3, 8, 36, 3])
+    }
+
+    /// The stage depths that the torchvision keys of a checkpoint describe (one more than
+    /// the largest block index `N` of the keys `layerS.N.*` of each stage). `None` when a
+    /// stage has no key, or more than [`MAX_BLOCKS`] blocks (not a ResNet this crate
+    /// builds).
+    pub fn from_torchvision_keys<'a>(keys: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        let mut layers = [0usize; 4];
+        for key in keys {
+            let Some(rest) = key.strip_prefix("layer") else {
+                continue;
+            };
+            let mut parts = rest.splitn(3, '.');
+            let (Some(stage), Some(block)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let (Ok(stage), Ok(block)) = (stage.parse::<usize>(), block.parse::<usize>()) else {
+                continue;
+            };
+            if (1..=4).contains(&stage) {
+                layers[stage - 1] = layers[stage - 1].max(block.saturating_add(1));
+            }
+        }
+        layers
+            .iter()
+            .all(|&n| (1..=MAX_BLOCKS).contains(&n))
+            .then_some(Self::new(layers))
+    }
+
+    /// `ResNet-50`, `ResNet-101`, `ResNet-152`, or the stage depths of another.
+    pub fn name(&self) -> String {
+        match self.layers {
+            [3, 4, 6, 3] => "ResNet-50".to_owned(),
+            [3, 4, 23, 3] => "ResNet-101".to_owned(),
+            [3, 8, 36, 3] => "ResNet-152".to_owned(),
+            layers => format!("ResNet with blocks {layers:?}"),
+        }
     }
 
     /// Width of the output feature vector (`4 * 512 = 2048` for every bottleneck ResNet).
@@ -133,6 +184,25 @@ impl ResNet {
         x
     }
 
+    /// Spatial features: the last feature map averaged over a `grid` x `grid` partition of
+    /// it (torch's `AdaptiveAvgPool2d((grid, grid))`), one 2048-d row per region, regions in
+    /// row-major order (top-left first). A grid larger than the map repeats cells, as torch
+    /// does.
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, 3, height, width]`
+    /// - returns `[batch, grid * grid, 2048]`
+    ///
+    /// # Panics
+    /// If `images` does not have 3 channels or `grid` is 0.
+    pub fn forward_grid(&self, images: Tensor<4>, grid: usize) -> Tensor<3> {
+        assert!(grid > 0, "the grid needs at least one region");
+        let map = adaptive_avg_pool2d(self.forward_features(images), [grid, grid]);
+        let [batch, channels, height, width] = map.dims();
+        map.reshape([batch, channels, height * width])
+            .swap_dims(1, 2)
+    }
+
     /// The pooled feature vector: [`forward_features`](Self::forward_features) followed by
     /// the global average pool (torchvision's `avgpool` + `flatten`; `fc` removed).
     ///
@@ -173,6 +243,16 @@ impl ResNet {
         }
     }
 
+    /// Blocks in `layer1`..`layer4`.
+    pub fn stage_depths(&self) -> [usize; 4] {
+        [
+            self.layer1.len(),
+            self.layer2.len(),
+            self.layer3.len(),
+            self.layer4.len(),
+        ]
+    }
+
     /// Whether [`fuse`](Self::fuse) has been applied.
     pub fn is_fused(&self) -> bool {
         self.bn1.is_none()
@@ -190,6 +270,62 @@ mod tests {
         // torchvision resnet50: 25_557_032 parameters, of which fc has 2048 * 1000 + 1000;
         // Burn also counts the BatchNorm running mean and variance (26_560 channels each).
         assert_eq!(net.num_params(), 25_557_032 - 2_049_000 + 2 * 26_560);
+    }
+
+    #[test]
+    fn depths_are_read_from_checkpoint_keys() {
+        let device = Device::flex();
+        for config in [
+            ResNetConfig::resnet50(),
+            ResNetConfig::resnet101(),
+            ResNetConfig::resnet152(),
+        ] {
+            let keys = ResNetConfig::new(config.layers)
+                .init(&device)
+                .torchvision_shapes();
+            let found = ResNetConfig::from_torchvision_keys(keys.keys().map(String::as_str));
+            assert_eq!(found.map(|c| c.layers), Some(config.layers));
+        }
+        assert_eq!(ResNetConfig::resnet101().name(), "ResNet-101");
+        assert!(ResNetConfig::from_torchvision_keys(["conv1.weight", "layer1.0.x"]).is_none());
+        assert!(
+            ResNetConfig::from_torchvision_keys([
+                "layer1.0.a",
+                "layer2.0.a",
+                "layer3.0.a",
+                "layer4.999.a"
+            ])
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn grid_features_are_region_means_of_the_map() {
+        let device = Device::flex();
+        let net = ResNetConfig::new([1, 1, 1, 1]).init(&device);
+        // 128 px: a 4x4 map; a 2x2 grid averages 2x2 cells per region.
+        let x = Tensor::<4>::random(
+            [1, 3, 128, 128],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let map = net.forward_features(x.clone());
+        assert_eq!(map.dims(), [1, 2048, 4, 4]);
+        let grid = net.forward_grid(x.clone(), 2);
+        assert_eq!(grid.dims(), [1, 4, 2048]);
+        // Region 1 (top right) is the mean of rows 0..2, columns 2..4.
+        let expected = map
+            .slice([0..1, 0..2048, 0..2, 2..4])
+            .reshape([1, 2048, 4])
+            .mean_dim(2)
+            .reshape([2048]);
+        let region = grid.clone().slice([0..1, 1..2, 0..2048]).reshape([2048]);
+        let diff = (region - expected).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-5, "{diff}");
+        // A 1x1 grid is the pooled vector.
+        let one = net.forward_grid(x.clone(), 1).reshape([1, 2048]);
+        let diff = (one - net.forward(x)).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-5, "{diff}");
     }
 
     #[test]

@@ -114,7 +114,10 @@ pub fn burn_to_torchvision(path: &str) -> String {
 }
 
 /// The file's tensors, keyed by torchvision key.
-fn read_tensors(path: &Path, format: WeightFormat) -> Result<BTreeMap<String, PackTensor>> {
+pub(crate) fn read_tensors(
+    path: &Path,
+    format: WeightFormat,
+) -> Result<BTreeMap<String, PackTensor>> {
     let pathbuf = || path.to_path_buf();
     let tensors: Vec<PackTensor> = match format {
         WeightFormat::Pytorch => {
@@ -187,7 +190,18 @@ impl ResNet {
             });
         }
         let format = WeightFormat::detect(path)?;
-        let mut found = read_tensors(path, format)?;
+        let found = read_tensors(path, format)?;
+        self.load_tensors(path, format, found)
+    }
+
+    /// [`load_weights`](Self::load_weights) from tensors already read (keyed by their
+    /// torchvision names).
+    pub(crate) fn load_tensors(
+        &mut self,
+        path: &Path,
+        format: WeightFormat,
+        mut found: BTreeMap<String, PackTensor>,
+    ) -> Result<LoadReport> {
         let expected = self.torchvision_shapes();
 
         for (key, shape) in &expected {

@@ -106,3 +106,64 @@ fn safetensors_and_burnpack_give_the_same_network() {
     let err = max_relative_error(reloaded.forward(x), reference.values("output_b2_64"));
     assert!(err <= TOLERANCE, "{err:e}");
 }
+
+#[test]
+fn grid_features_match_pytorch_adaptive_pooling() {
+    let Some(dir) = fixture_dir("grid_features_match_pytorch_adaptive_pooling") else {
+        return;
+    };
+    let device = Device::flex();
+    let reference = Reference::load(&dir);
+    let encoder = Encoder::load(dir.join("resnet50-random.pth"), &device).unwrap();
+    assert_eq!(encoder.name(), "ResNet-50");
+    // Exact division (2 of 2), uneven bins (3 of 2 and 3 of 7), 7 of 7 as the tutorial's.
+    for (case, grid) in [("b2_64", 2), ("b2_64", 3), ("b1_224", 7), ("b1_224", 3)] {
+        let input = reference.tensor::<4>(&format!("input_{case}"), &device);
+        let ours = encoder.forward_grid(input, grid);
+        let [_, regions, width] = ours.dims();
+        assert_eq!((regions, width), (grid * grid, 2048));
+        let err = max_relative_error(ours, reference.values(&format!("grid{grid}_{case}")));
+        println!("grid {grid} of {case}: relative error {err:.2e}");
+        assert!(err <= TOLERANCE, "grid {grid} of {case}: {err}");
+    }
+}
+
+#[test]
+fn resnet101_and_resnet152_match_pytorch() {
+    let Some(dir) = fixture_dir("resnet101_and_resnet152_match_pytorch") else {
+        return;
+    };
+    let device = Device::flex();
+    for (arch, name) in [("resnet101", "ResNet-101"), ("resnet152", "ResNet-152")] {
+        let reference = Reference::load_file(&dir.join(format!("{arch}-reference.safetensors")));
+        let encoder = Encoder::load(dir.join(format!("{arch}-random.pth")), &device).unwrap();
+        assert_eq!(encoder.name(), name);
+        assert_eq!(
+            encoder.weights_hash(),
+            reference.metadata["weights_sha256"],
+            "{arch}: the hash Python recomputes"
+        );
+        let input = reference.tensor::<4>("input_b2_64", &device);
+        let err = max_relative_error(
+            encoder.forward(input.clone()),
+            reference.values("output_b2_64"),
+        );
+        println!("{arch}: pooled relative error {err:.2e}");
+        assert!(err <= TOLERANCE, "{arch} pooled: {err}");
+        let err = max_relative_error(
+            encoder.forward_grid(input, 2),
+            reference.values("grid2_b2_64"),
+        );
+        println!("{arch}: grid 2 relative error {err:.2e}");
+        assert!(err <= TOLERANCE, "{arch} grid: {err}");
+    }
+    // A ResNet-50 network still refuses a deeper file rather than taking its first blocks.
+    let mut net = ResNetConfig::resnet50().init(&device);
+    let err = net
+        .load_weights(dir.join("resnet101-random.pth"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, storyteller_encoder::EncoderError::UnexpectedTensors { key, .. } if key.starts_with("layer3.")),
+        "{err}"
+    );
+}

@@ -1,5 +1,5 @@
-//! PyTorch's ResNet-50 outputs for the encoder fixture (`resnet50-reference.safetensors`,
-//! made by `scripts/make_resnet_fixture.py`).
+//! PyTorch's ResNet outputs for the encoder fixture (`resnet50-reference.safetensors` and
+//! the deeper networks' files, made by `scripts/make_resnet_fixture.py`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,8 +23,15 @@ impl Reference {
     /// # Panics
     /// When the file is missing or not a safetensors file of f32 tensors.
     pub fn load(dir: &Path) -> Reference {
-        let path = dir.join("resnet50-reference.safetensors");
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        Self::load_file(&dir.join("resnet50-reference.safetensors"))
+    }
+
+    /// Reads one reference file (`resnet101-reference.safetensors`, ...).
+    ///
+    /// # Panics
+    /// When the file is missing or not a safetensors file of f32 tensors.
+    pub fn load_file(path: &Path) -> Reference {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (_, meta) = SafeTensors::read_metadata(&bytes).expect("a safetensors header");
         let file = SafeTensors::deserialize(&bytes).expect("a safetensors file");
         let tensors = file

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// The version stamp `scripts/make_resnet_fixture.py` writes.
-pub const ENCODER_FIXTURE_VERSION: &str = "encoder-fixture-v2";
+pub const ENCODER_FIXTURE_VERSION: &str = "encoder-fixture-v3";
 
 /// Whether a missing fixture must fail the test (`STORYTELLER_REQUIRE_FIXTURES=1`).
 pub fn required() -> bool {
