@@ -133,14 +133,18 @@ fn a_second_signal_stops_the_drain_at_once() {
     assert!(stderr.contains("second signal"), "{stderr}");
 }
 
-#[test]
-fn sigterm_drains_the_requests_in_flight() {
-    let server = Server::start(&["--batch-window-ms", "1500"]);
-    let png = encode(&picture(3), image::ImageFormat::Png);
-    let answers = std::thread::scope(|scope| {
-        let clients: Vec<_> = (0..4)
+/// `clients` simultaneous uploads of `png`; `during` runs while they are in flight. The
+/// status and body of each answer.
+fn concurrent_uploads(
+    server: &Server,
+    png: &[u8],
+    clients: usize,
+    during: impl FnOnce(),
+) -> Vec<(u16, Vec<u8>)> {
+    std::thread::scope(|scope| {
+        let uploads: Vec<_> = (0..clients)
             .map(|_| {
-                let (addr, png) = (&server.addr, &png);
+                let addr = &server.addr;
                 scope.spawn(move || {
                     http(
                         addr,
@@ -149,18 +153,26 @@ fn sigterm_drains_the_requests_in_flight() {
                         &[("Content-Type", "image/png")],
                         png,
                     )
-                    .0
                 })
             })
             .collect();
+        during();
+        uploads.into_iter().map(|u| u.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn sigterm_drains_the_requests_in_flight() {
+    let server = Server::start(&["--batch-window-ms", "1500"]);
+    let png = encode(&picture(3), image::ImageFormat::Png);
+    let answers: Vec<u16> = concurrent_uploads(&server, &png, 4, || {
         // The uploads wait in the batch window when SIGTERM arrives.
         std::thread::sleep(Duration::from_millis(600));
         server.signal("TERM");
-        clients
-            .into_iter()
-            .map(|c| c.join().unwrap())
-            .collect::<Vec<u16>>()
-    });
+    })
+    .into_iter()
+    .map(|(status, _)| status)
+    .collect();
     assert_eq!(answers, [200, 200, 200, 200]);
     let (status, stderr) = server.wait();
     assert!(status.success(), "{status:?} {stderr}");
@@ -175,24 +187,9 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     );
     png[16..20].copy_from_slice(&width.to_be_bytes());
     png[20..24].copy_from_slice(&height.to_be_bytes());
-    let crc = crc32(&png[12..29]);
+    let crc = crc32fast::hash(&png[12..29]);
     png[29..33].copy_from_slice(&crc.to_be_bytes());
     png
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 #[test]
@@ -229,26 +226,7 @@ fn oversized_and_truncated_images_are_refused_with_422() {
 fn a_full_queue_answers_503() {
     let server = Server::start(&["--max-queue", "2", "--batch-window-ms", "2000"]);
     let png = encode(&picture(4), image::ImageFormat::Png);
-    let mut answers = std::thread::scope(|scope| {
-        let clients: Vec<_> = (0..3)
-            .map(|_| {
-                let (addr, png) = (&server.addr, &png);
-                scope.spawn(move || {
-                    http(
-                        addr,
-                        "POST",
-                        "/api/caption",
-                        &[("Content-Type", "image/png")],
-                        png,
-                    )
-                })
-            })
-            .collect();
-        clients
-            .into_iter()
-            .map(|c| c.join().unwrap())
-            .collect::<Vec<_>>()
-    });
+    let mut answers = concurrent_uploads(&server, &png, 3, || {});
     answers.sort_by_key(|(status, _)| *status);
     let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
     assert_eq!(statuses, [200, 200, 503]);

@@ -231,7 +231,7 @@ mod tests {
         let mut png = encode(big, ImageFormat::Png);
         png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
         png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
-        let crc = crc32(&png[12..29]);
+        let crc = crc32fast::hash(&png[12..29]);
         png[29..33].copy_from_slice(&crc.to_be_bytes());
         assert_eq!(
             image_dimensions(&png, Path::new("bomb.png")).unwrap(),
@@ -259,20 +259,5 @@ mod tests {
                 .contains("1024x1024 pixels, over the limit of 1000000 pixels"),
             "{err}"
         );
-    }
-
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = 0xffff_ffffu32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xedb8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
     }
 }
