@@ -137,6 +137,48 @@ fn synthetic_dataset_at_64_px() {
     assert_eq!(summary["rows"], 6, "{summary}");
     assert_eq!(summary["preprocess"]["crop"], 64);
     assert_eq!(FeatureCache::open(&out).unwrap().len(), 6);
+
+    // Spatial features for attention decoders: a 2x2 grid in f16.
+    let grid_out = tmp.path().join("grid.safetensors");
+    let run = storyteller(&[
+        "extract",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--out",
+        grid_out.to_str().unwrap(),
+        "--image-size",
+        "64",
+        "--grid",
+        "2",
+        "--f16",
+        "--json",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(
+        (summary["grid"].clone(), summary["storage"].clone()),
+        (2.into(), "f16".into())
+    );
+    let grid = FeatureCache::open(&grid_out).unwrap();
+    assert_eq!((grid.len(), grid.regions(), grid.width()), (6, 4, 2048));
+    let bad = storyteller(&[
+        "extract",
+        "--dataset",
+        "x",
+        "--weights",
+        "w",
+        "--out",
+        "o",
+        "--grid",
+        "0",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "--grid 0 is a usage error");
 }
 
 #[test]

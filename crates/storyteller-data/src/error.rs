@@ -135,7 +135,7 @@ pub enum DataError {
     CacheMismatch {
         /// The cache file.
         path: PathBuf,
-        /// Which setting differs (`encoder`, `preprocess` or `width`).
+        /// Which setting differs (`encoder`, `preprocess`, `width`, `regions` or `storage`).
         field: &'static str,
         /// The value the caller expects.
         expected: String,

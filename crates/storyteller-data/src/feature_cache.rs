@@ -2,8 +2,9 @@
 //! `.safetensors` file, memory-mapped for reading, written atomically,
 //! resumable.
 //!
-//! Layout (read by other tools): tensor `features`, f32 `[N, width]` (2048 for
-//! ResNet-50); metadata `image_ids` (JSON list of the row ids, in row order: sorted by
+//! Layout (read by other tools): tensor `features`, f32 or f16, `[N, width]` (2048 for
+//! ResNet-50's pooled vector) or `[N, regions, width]` (spatial features: one row per
+//! region of a grid, see [`CacheKey::with_regions`]); metadata `image_ids` (JSON list of the row ids, in row order: sorted by
 //! id, so the same images give the same file whatever order they were encoded in),
 //! `encoder` (a hash of the encoder weights), `preprocess` (JSON of the
 //! [`PreprocessConfig`](crate::PreprocessConfig)), `image_digests` (JSON list, in row
@@ -55,8 +56,28 @@ pub const FEATURES: &str = "features";
 /// Default feature width (ResNet-50's pooled output).
 pub const DEFAULT_WIDTH: usize = 2048;
 
-/// What a cache must have been made with: the encoder hash, the
-/// preprocessing JSON and the feature width. A cache with another key is refused.
+/// How a cache stores its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Storage {
+    /// 32-bit floats (the default).
+    #[default]
+    F32,
+    /// 16-bit floats: half the disk, about 3 significant digits (read back as f32).
+    F16,
+}
+
+impl Storage {
+    fn bytes(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F16 => 2,
+        }
+    }
+}
+
+/// What a cache must have been made with: the encoder hash, the preprocessing JSON, the
+/// feature width, the regions per image and the storage. A cache with another key is
+/// refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheKey {
     /// Hash of the encoder weights.
@@ -66,6 +87,10 @@ pub struct CacheKey {
     pub preprocess: String,
     /// Feature width.
     pub width: usize,
+    /// Feature vectors per image: 1 for a pooled vector, `g * g` for a `g x g` grid.
+    pub regions: usize,
+    /// How values are stored.
+    pub storage: Storage,
 }
 
 impl CacheKey {
@@ -79,7 +104,28 @@ impl CacheKey {
             encoder: encoder.into(),
             preprocess: serde_json::to_string(preprocess).expect("settings serialise to JSON"),
             width,
+            regions: 1,
+            storage: Storage::F32,
         }
+    }
+
+    /// The same key for `regions` feature vectors per image (spatial features).
+    #[must_use]
+    pub fn with_regions(mut self, regions: usize) -> Self {
+        self.regions = regions;
+        self
+    }
+
+    /// The same key with values stored as `storage`.
+    #[must_use]
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// Values per image: `regions * width`.
+    pub fn row_len(&self) -> usize {
+        self.regions * self.width
     }
 
     /// Refuses a cache made with another key.
@@ -116,6 +162,20 @@ impl CacheKey {
                 "width",
                 self.width.to_string(),
                 found.width.to_string(),
+            ));
+        }
+        if self.regions != found.regions {
+            return Err(mismatch(
+                "regions",
+                self.regions.to_string(),
+                found.regions.to_string(),
+            ));
+        }
+        if self.storage != found.storage {
+            return Err(mismatch(
+                "storage",
+                format!("{:?}", self.storage),
+                format!("{:?}", found.storage),
             ));
         }
         Ok(())
@@ -198,18 +258,23 @@ impl FeatureCache {
         let view = tensors
             .tensor(FEATURES)
             .map_err(|_| invalid(format!("no {FEATURES:?} tensor")))?;
-        if view.dtype() != Dtype::F32 {
-            return Err(invalid(format!(
-                "{FEATURES} is {:?}, not F32",
-                view.dtype()
-            )));
-        }
-        let [rows, width] = view.shape() else {
-            return Err(invalid(format!(
-                "{FEATURES} has shape {:?}, not [N, width]",
-                view.shape()
-            )));
+        let storage = match view.dtype() {
+            Dtype::F32 => Storage::F32,
+            Dtype::F16 => Storage::F16,
+            other => {
+                return Err(invalid(format!("{FEATURES} is {other:?}, not F32 or F16")));
+            }
         };
+        let (rows, regions, width) = match *view.shape() {
+            [rows, width] => (rows, 1, width),
+            [rows, regions, width] => (rows, regions, width),
+            ref other => {
+                return Err(invalid(format!(
+                    "{FEATURES} has shape {other:?}, not [N, width] or [N, regions, width]"
+                )));
+            }
+        };
+        let rows = &rows;
         if *rows != ids.len() {
             return Err(invalid(format!(
                 "{rows} feature rows but {} image_ids",
@@ -226,7 +291,9 @@ impl FeatureCache {
         let key = CacheKey {
             encoder,
             preprocess,
-            width: *width,
+            width,
+            regions,
+            storage,
         };
         drop(tensors);
         Ok(Self {
@@ -339,7 +406,18 @@ impl FeatureCache {
         self.index.get(id).copied()
     }
 
-    /// Copies row `row` into `out` (`out.len() == width`).
+    /// Feature vectors per image (1 for pooled features).
+    pub fn regions(&self) -> usize {
+        self.key.regions
+    }
+
+    /// Values per image: `regions * width`.
+    pub fn row_len(&self) -> usize {
+        self.key.row_len()
+    }
+
+    /// Copies row `row` (every region, region-major) into `out` (`out.len() == row_len()`),
+    /// as f32 whatever the storage.
     ///
     /// # Panics
     ///
@@ -350,17 +428,19 @@ impl FeatureCache {
             "row {row} out of range (cache has {})",
             self.len()
         );
-        assert_eq!(out.len(), self.width(), "output buffer length");
-        let bytes = &self.mmap[self.data_start + row * self.width() * 4..][..self.width() * 4];
-        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
+        assert_eq!(out.len(), self.row_len(), "output buffer length");
+        let size = self.row_len() * self.key.storage.bytes();
+        decode_values(
+            &self.mmap[self.data_start + row * size..][..size],
+            self.key.storage,
+            out,
+        );
     }
 
     /// Row `row` as a vector, or `None` when out of range.
     pub fn row(&self, row: usize) -> Option<Vec<f32>> {
         (row < self.len()).then(|| {
-            let mut out = vec![0.0; self.width()];
+            let mut out = vec![0.0; self.row_len()];
             self.copy_row(row, &mut out);
             out
         })
@@ -371,13 +451,42 @@ impl FeatureCache {
         self.row(self.index_of(id)?)
     }
 
-    /// Every row, `len() * width` values in row order.
+    /// Every row, `len() * row_len()` values in row order.
     pub fn to_vec(&self) -> Vec<f32> {
-        let bytes = &self.mmap[self.data_start..][..self.len() * self.width() * 4];
-        bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
+        let mut out = vec![0.0; self.len() * self.row_len()];
+        let size = out.len() * self.key.storage.bytes();
+        decode_values(
+            &self.mmap[self.data_start..][..size],
+            self.key.storage,
+            &mut out,
+        );
+        out
+    }
+}
+
+/// Little-endian values of `storage` into f32.
+fn decode_values(bytes: &[u8], storage: Storage, out: &mut [f32]) {
+    match storage {
+        Storage::F32 => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        Storage::F16 => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
+    }
+}
+
+/// f32 values as little-endian bytes of `storage` (f16 rounds to nearest).
+fn encode_values<'a>(values: impl Iterator<Item = &'a f32>, storage: Storage) -> Vec<u8> {
+    match storage {
+        Storage::F32 => values.flat_map(|v| v.to_le_bytes()).collect(),
+        Storage::F16 => values
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect(),
     }
 }
 
@@ -411,9 +520,9 @@ pub struct FeatureCacheWriter {
 impl FeatureCacheWriter {
     /// Starts an empty cache at `path`, replacing any file there on the first flush.
     pub fn create(path: impl AsRef<Path>, key: CacheKey) -> Result<Self> {
-        if key.width == 0 {
+        if key.width == 0 || key.regions == 0 {
             return Err(DataError::InvalidConfig {
-                reason: "feature width must be positive".into(),
+                reason: "feature width and regions must be positive".into(),
             });
         }
         Ok(Self {
@@ -502,7 +611,7 @@ impl FeatureCacheWriter {
         let Some(row) = self.rows.remove(id) else {
             return false;
         };
-        let width = self.key.width;
+        let width = self.key.row_len();
         let last = self.ids.len() - 1;
         if row != last {
             self.data
@@ -541,11 +650,13 @@ impl FeatureCacheWriter {
         features: &[f32],
     ) -> Result<()> {
         let id = id.into();
-        if features.len() != self.key.width {
+        if features.len() != self.key.row_len() {
             return Err(DataError::InvalidConfig {
                 reason: format!(
-                    "features for {id:?} have {} values, the cache width is {}",
+                    "features for {id:?} have {} values, the cache holds {} ({} regions of {})",
                     features.len(),
+                    self.key.row_len(),
+                    self.key.regions,
                     self.key.width
                 ),
             });
@@ -573,21 +684,30 @@ impl FeatureCacheWriter {
         }
         // Rows in id order: the file depends on the set of rows, not on the order in which
         // they were encoded (one run, a resumed one, or merged shards).
-        let width = self.key.width;
+        let width = self.key.row_len();
         let mut order: Vec<usize> = (0..self.ids.len()).collect();
         order.sort_unstable_by(|&a, &b| self.ids[a].cmp(&self.ids[b]));
         let ids: Vec<&String> = order.iter().map(|&i| &self.ids[i]).collect();
-        let bytes: Vec<u8> = order
-            .iter()
-            .flat_map(|&i| &self.data[i * width..(i + 1) * width])
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
+        let bytes = encode_values(
+            order
+                .iter()
+                .flat_map(|&i| &self.data[i * width..(i + 1) * width]),
+            self.key.storage,
+        );
         let safetensors_error = |source| DataError::Safetensors {
             path: self.path.clone(),
             source,
         };
-        let view = TensorView::new(Dtype::F32, vec![self.ids.len(), self.key.width], &bytes)
-            .map_err(safetensors_error)?;
+        let dtype = match self.key.storage {
+            Storage::F32 => Dtype::F32,
+            Storage::F16 => Dtype::F16,
+        };
+        let shape = if self.key.regions == 1 {
+            vec![self.ids.len(), self.key.width]
+        } else {
+            vec![self.ids.len(), self.key.regions, self.key.width]
+        };
+        let view = TensorView::new(dtype, shape, &bytes).map_err(safetensors_error)?;
         let mut metadata = HashMap::from([
             (
                 "image_ids".to_owned(),
@@ -630,6 +750,48 @@ mod tests {
 
     fn key(width: usize) -> CacheKey {
         CacheKey::new("sha256:abc", &PreprocessConfig::default(), width)
+    }
+
+    #[test]
+    fn spatial_rows_in_f16_round_trip_and_their_key_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grid.safetensors");
+        let spatial = key(3).with_regions(4).with_storage(Storage::F16);
+        let mut w = FeatureCacheWriter::open_or_create(&path, spatial.clone()).unwrap();
+        let row: Vec<f32> = (0..12).map(|i| i as f32 * 0.1 - 0.55).collect();
+        w.push_image("a.jpg", image_digest(b"a"), &row).unwrap();
+        assert!(
+            w.push("b.jpg", &[1.0, 2.0, 3.0]).is_err(),
+            "one region is not four"
+        );
+        w.finish().unwrap();
+        let cache = FeatureCache::open_expecting(&path, &spatial).unwrap();
+        assert_eq!(
+            (cache.regions(), cache.width(), cache.row_len()),
+            (4, 3, 12)
+        );
+        let back = cache.get("a.jpg").unwrap();
+        for (a, b) in back.iter().zip(&row) {
+            // f16 keeps 11 significant bits.
+            assert!((a - b).abs() <= b.abs() / 1024.0 + 1e-7, "{a} vs {b}");
+        }
+        assert_eq!(cache.to_vec(), back);
+        // Python sees [N, regions, width] in float16.
+        let bytes = std::fs::read(&path).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let view = file.tensor(FEATURES).unwrap();
+        assert_eq!((view.dtype(), view.shape()), (Dtype::F16, &[1, 4, 3][..]));
+        // Resuming with another grid or precision is refused, naming the field.
+        for (other, field) in [
+            (key(3).with_regions(9).with_storage(Storage::F16), "regions"),
+            (key(3).with_regions(4), "storage"),
+        ] {
+            let err = FeatureCacheWriter::open_or_create(&path, other).unwrap_err();
+            assert!(
+                matches!(&err, DataError::CacheMismatch { field: found, .. } if *found == field),
+                "{err}"
+            );
+        }
     }
 
     #[test]

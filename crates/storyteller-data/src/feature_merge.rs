@@ -110,7 +110,7 @@ pub fn merge_shards(inputs: &[PathBuf], out: &Path) -> Result<MergeSummary> {
 
     let mut writer = FeatureCacheWriter::create(out, key)?;
     let mut owner: HashMap<&str, &Path> = HashMap::new();
-    let mut row = vec![0.0f32; caches[0].width()];
+    let mut row = vec![0.0f32; caches[0].row_len()];
     for cache in &caches {
         let shard = record(cache)?.shard;
         for (i, id) in cache.image_ids().iter().enumerate() {

@@ -48,8 +48,8 @@ pub use atomic::{remove_stale_temporaries, remove_stale_temporaries_under, write
 pub use decode::{DecodeLimits, decode_rgb, decode_rgb_bytes, image_dimensions};
 pub use error::{DataError, Result};
 pub use feature_cache::{
-    CacheKey, DEFAULT_WIDTH, FEATURES, FeatureCache, FeatureCacheWriter, file_image_digest,
-    image_digest,
+    CacheKey, DEFAULT_WIDTH, FEATURES, FeatureCache, FeatureCacheWriter, Storage,
+    file_image_digest, image_digest,
 };
 pub use feature_merge::{MergeSummary, merge_shards};
 pub use flickr30k::{

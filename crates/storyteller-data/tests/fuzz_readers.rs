@@ -1191,7 +1191,7 @@ impl Reader {
                 return Outcome::Error(message);
             }
         };
-        let (n, width) = (cache.len(), cache.width());
+        let (n, width) = (cache.len(), cache.row_len());
         assert_eq!(cache.image_ids().len(), n);
         assert_eq!(cache.is_empty(), n == 0);
         let all = cache.to_vec();

@@ -101,7 +101,8 @@ pub fn evaluate_with_progress(
     // Typed comparison: the cache stores the settings as JSON, and comparing JSON numbers
     // after an f32 -> f64 round trip never matched.
     let usable_cache = features.filter(|cache| {
-        cache.key().encoder == captioner.config().encoder.hash
+        cache.regions() == 1
+            && cache.key().encoder == captioner.config().encoder.hash
             && serde_json::from_str::<PreprocessConfig>(&cache.key().preprocess)
                 .ok()
                 .as_ref()

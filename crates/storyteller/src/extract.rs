@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor, TensorData};
 use storyteller_data::{
     CacheKey, DecodeLimits, FeatureCacheWriter, OutputLock, PreprocessConfig, Shard, ShardRecord,
-    preprocess_batch,
+    Storage, preprocess_batch,
 };
 use storyteller_encoder::Encoder;
 
@@ -25,6 +25,11 @@ pub struct ExtractOptions {
     /// Encode only this shard of the images (see [`Shard`]), into a shard cache that
     /// [`merge_shards`](storyteller_data::merge_shards) combines with the others.
     pub shard: Option<Shard>,
+    /// Spatial features: the last map pooled to a `g x g` grid ([`Encoder::forward_grid`]),
+    /// `g * g` rows of 2048 per image, instead of the pooled vector.
+    pub grid: Option<usize>,
+    /// How the cache stores values (f16 halves the disk).
+    pub storage: Storage,
 }
 
 impl Default for ExtractOptions {
@@ -34,6 +39,8 @@ impl Default for ExtractOptions {
             flush_every: 16,
             limits: DecodeLimits::default(),
             shard: None,
+            grid: None,
+            storage: Storage::F32,
         }
     }
 }
@@ -87,7 +94,15 @@ pub fn extract_features(
 ) -> Result<ExtractSummary> {
     let started = Instant::now();
     preprocess.validate()?;
-    let key = CacheKey::new(encoder.weights_hash(), preprocess, encoder.d_feature());
+    if options.grid == Some(0) {
+        return Err(storyteller_data::DataError::InvalidConfig {
+            reason: "the feature grid needs at least 1 x 1 regions".into(),
+        }
+        .into());
+    }
+    let key = CacheKey::new(encoder.weights_hash(), preprocess, encoder.d_feature())
+        .with_regions(options.grid.map_or(1, |g| g * g))
+        .with_storage(options.storage);
     // One writer per cache: a second extraction into it is refused while this one lives.
     let mut lock_name = out.file_name().unwrap_or_default().to_owned();
     lock_name.push(".lock");
@@ -161,11 +176,11 @@ pub fn extract_features(
                     TensorData::new(decoded.data, [n, 3, crop, crop]),
                     device,
                 );
-                let features: Vec<f32> = encoder
-                    .forward(pixels)
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32 features");
+                let features = match options.grid {
+                    None => encoder.forward(pixels).into_data(),
+                    Some(grid) => encoder.forward_grid(pixels, grid).into_data(),
+                };
+                let features: Vec<f32> = features.try_to_vec::<f32>().expect("f32 features");
                 let width = features.len() / n;
                 for (row, &i) in decoded.ok.iter().enumerate() {
                     let ((id, _), digest) = &batch[i];

@@ -43,7 +43,8 @@ pub use image;
 pub use image::RgbImage;
 pub use model_dir::{DecoderKind, EncoderRef, ModelConfig, ModelLayout};
 pub use storyteller_data::{
-    FeatureCache, Flickr30k, MergeSummary, PreprocessConfig, Shard, Split, Vocab, merge_shards,
+    FeatureCache, Flickr30k, MergeSummary, PreprocessConfig, Shard, Split, Storage, Vocab,
+    merge_shards,
 };
 pub use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig, Conditioning};
 pub use storyteller_encoder::Encoder;

@@ -593,3 +593,86 @@ fn features_follow_image_content_not_file_names() {
     .unwrap();
     assert_eq!(summary.epochs, 1);
 }
+
+#[test]
+fn spatial_features_in_f16_are_the_encoders_grid_and_pooled_training_refuses_them() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let encoder = storyteller::Encoder::load(f.out.join("encoder.bpk"), &device).unwrap();
+    let pooled = FeatureCache::open(f.out.join("features.safetensors")).unwrap();
+    let preprocess: storyteller::PreprocessConfig =
+        serde_json::from_str(&pooled.key().preprocess).unwrap();
+    let dataset = Flickr30k::open(f.out.join("dataset")).unwrap();
+    let images: Vec<(String, PathBuf)> = dataset.images()[..5]
+        .iter()
+        .map(|i| (i.id.clone(), i.path.clone()))
+        .collect();
+    let path = dir.path().join("grid.safetensors");
+    let options = storyteller::ExtractOptions {
+        batch_size: 2,
+        grid: Some(2),
+        storage: storyteller::Storage::F16,
+        ..Default::default()
+    };
+    let summary = storyteller::extract_features(
+        &encoder,
+        &images,
+        &preprocess,
+        &path,
+        &options,
+        &device,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(summary.extracted, 5);
+    let grid = FeatureCache::open(&path).unwrap();
+    assert_eq!((grid.regions(), grid.width(), grid.len()), (4, 2048, 5));
+    assert_eq!(grid.key().storage, storyteller::Storage::F16);
+    // Each row is the encoder's 2x2 grid of that image, to f16 precision.
+    let (id, file) = &images[3];
+    let pixels = storyteller_data::preprocess_file(file, &preprocess, &Default::default()).unwrap();
+    let crop = preprocess.crop as usize;
+    let input = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(pixels, [1, 3, crop, crop]),
+        &device,
+    );
+    let expected: Vec<f32> = encoder
+        .forward_grid(input, 2)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let stored = grid.get(id).unwrap();
+    let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = stored
+        .iter()
+        .zip(&expected)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        worst <= scale / 1024.0,
+        "f16 grid differs by {worst} (scale {scale})"
+    );
+    // The show-tell decoder trains on pooled vectors: a spatial cache is refused.
+    let err = train(
+        &tiny_train().with_epochs(1),
+        TrainOptions {
+            dataset: &dataset,
+            features: &grid,
+            encoder: EncoderRef {
+                weights: f.out.join("encoder.bpk"),
+                hash: grid.key().encoder.clone(),
+            },
+            out_dir: &dir.path().join("model"),
+            resume: false,
+            overwrite: false,
+            data_parallel: Vec::new(),
+            reduction: Default::default(),
+            stop_after: None,
+            progress: false,
+        },
+        &device,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("spatial features"), "{err}");
+}

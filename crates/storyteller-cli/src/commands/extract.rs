@@ -45,6 +45,14 @@ pub struct ExtractArgs {
     /// image's shard depends on its id only, so adding images moves none.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
+    /// Spatial features for attention decoders: the last feature map pooled to a G x G
+    /// grid (G*G rows of 2048 per image; 7 at 224 px as in Show, Attend and Tell) instead
+    /// of the pooled vector.
+    #[arg(long, value_name = "G", value_parser = clap::value_parser!(u16).range(1..=64))]
+    grid: Option<u16>,
+    /// Store 16-bit floats (half the disk; Flickr30k at 7x7 is about 6.4 GB instead of 12.8).
+    #[arg(long)]
+    f16: bool,
     /// Print the summary as JSON (and no progress bar).
     #[arg(long)]
     json: bool,
@@ -144,6 +152,12 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
     let options = ExtractOptions {
         batch_size: args.batch_size,
         shard: args.shard,
+        grid: args.grid.map(usize::from),
+        storage: if args.f16 {
+            storyteller::Storage::F16
+        } else {
+            storyteller::Storage::F32
+        },
         ..ExtractOptions::default()
     };
 
@@ -191,6 +205,8 @@ pub fn run(args: &ExtractArgs) -> anyhow::Result<()> {
             "shard": args.shard.map(|s| s.to_string()),
             "encoder": encoder.weights_hash(),
             "preprocess": preprocess,
+            "grid": args.grid,
+            "storage": if args.f16 { "f16" } else { "f32" },
             "extracted": summary.extracted,
             "already_cached": summary.already_cached,
             "recomputed": summary.recomputed,

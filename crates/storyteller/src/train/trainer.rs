@@ -135,6 +135,14 @@ impl<'a> Prepared<'a> {
                 context: format!("the feature cache {}", features.path().display()),
             });
         }
+        if features.regions() != 1 {
+            return Err(StorytellerError::NoTrainingData(format!(
+                "{} holds spatial features ({} regions per image); the show-tell decoder \
+                 trains on pooled features: extract without --grid",
+                features.path().display(),
+                features.regions()
+            )));
+        }
         // Rows are keyed by image content: refuse features of other images under the same
         // names (regenerated images, another dataset's cache).
         let images: Vec<(&str, &std::path::Path)> = dataset
