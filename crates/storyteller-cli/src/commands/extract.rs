@@ -22,8 +22,9 @@ pub struct ExtractArgs {
     /// image is its path relative to DIR.
     #[arg(long, value_name = "DIR")]
     images: Option<PathBuf>,
-    /// Encoder weights: torchvision ResNet-50 `.pth` or `.safetensors`, a Burn `.bpk`, or the
-    /// name `resnet50` / `resnet50-v2` (fetched into the cache, see `storyteller weights`).
+    /// Encoder weights: torchvision ResNet-50, -101 or -152 `.pth` or `.safetensors` (the depth
+    /// is read from the file), a Burn `.bpk`, or a name: `resnet50`, `resnet101`, `resnet152`,
+    /// each with `-v2` (fetched into the cache, see `storyteller weights`).
     #[arg(long, value_name = "W")]
     weights: PathBuf,
     /// The feature cache to write (resumed when it exists and was made with the same
