@@ -1,6 +1,6 @@
 //! The Show-and-Tell caption decoder.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 
@@ -174,14 +174,7 @@ impl CaptionDecoder {
     /// draws (and so the weights a seed gives) would depend on which code touches the
     /// parameters first: a forward pass, a fork to another device, a save.
     pub fn materialized(self) -> Self {
-        struct Touch;
-        impl ModuleVisitor for Touch {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let _ = param.val();
-            }
-        }
-        self.visit(&mut Touch);
-        self
+        crate::weights::materialize(self)
     }
 
     /// Number of tokens the decoder scores.

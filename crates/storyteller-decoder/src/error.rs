@@ -64,6 +64,14 @@ pub enum DecoderError {
         /// The dtype found.
         dtype: String,
     },
+    /// A PyTorch checkpoint could not be imported.
+    #[error("cannot import {path}: {reason}")]
+    Import {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// Burn's own record format failed to save or load.
     #[error("decoder record {path}")]
     Record {

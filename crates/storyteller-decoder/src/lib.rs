@@ -23,8 +23,10 @@
 //! With the `train` feature, [`train::TrainStep`] runs masked cross-entropy and Adam with
 //! gradient clipping on an autodiff device.
 
+pub mod attention;
 mod config;
 mod decoder;
+mod decoder_kind;
 mod error;
 mod lstm_cell;
 mod step;
@@ -32,8 +34,10 @@ mod step;
 pub mod train;
 mod weights;
 
+pub use attention::{AttentionDecoder, AttentionDecoderConfig};
 pub use config::{CaptionDecoderConfig, Conditioning};
 pub use decoder::{CaptionDecoder, DecoderState};
+pub use decoder_kind::{Decoder, DecoderConfig, StepState};
 pub use error::DecoderError;
 pub use lstm_cell::LstmCell;
 pub use weights::{PytorchImport, load_pytorch};

@@ -36,7 +36,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
@@ -194,15 +194,7 @@ impl CaptionDecoder {
     /// # Errors
     /// [`DecoderError::Record`] (with an empty path) when serialisation fails.
     pub fn to_bytes(&self) -> Result<Vec<u8>, DecoderError> {
-        let bytes =
-            self.clone()
-                .into_record()
-                .into_bytes()
-                .map_err(|source| DecoderError::Record {
-                    path: Default::default(),
-                    source,
-                })?;
-        Ok(bytes.to_vec())
+        record_bytes(self)
     }
 
     /// A decoder of `config` with the weights of a burnpack file written by [`to_bytes`](Self::to_bytes).
@@ -214,13 +206,43 @@ impl CaptionDecoder {
         config: &CaptionDecoderConfig,
         device: &Device,
     ) -> Result<Self, DecoderError> {
-        let path = path.as_ref();
-        config
-            .init(device)?
-            .try_load_file(path)
-            .map_err(|source| DecoderError::Record {
-                path: path.to_owned(),
-                source,
-            })
+        load_record(config.init(device)?, path.as_ref())
     }
+}
+
+/// A module's weights in Burn's record format (burnpack).
+pub(crate) fn record_bytes<M: Module>(module: &M) -> Result<Vec<u8>, DecoderError> {
+    let bytes = module
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|source| DecoderError::Record {
+            path: Default::default(),
+            source,
+        })?;
+    Ok(bytes.to_vec())
+}
+
+/// `module` with the weights of the burnpack file at `path`.
+pub(crate) fn load_record<M: Module>(module: M, path: &Path) -> Result<M, DecoderError> {
+    module
+        .try_load_file(path)
+        .map_err(|source| DecoderError::Record {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Draws every lazily initialised parameter of `module` now, in module order: Burn
+/// initialises parameters on first use, and without this the order of the random draws
+/// (so the weights a seed gives) would depend on which code touches them first.
+pub(crate) fn materialize<M: Module>(module: M) -> M {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+    module
 }

@@ -7,7 +7,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, MultiGradientsPa
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bytes, Device, Int, Tensor};
 
-use crate::CaptionDecoder;
+use crate::{AttentionDecoder, CaptionDecoder, Decoder};
 
 mod parallel;
 
@@ -61,6 +61,66 @@ pub fn masked_cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>, pad: u32
     -(log_probs * mask).sum() / count
 }
 
+/// The training loss of a batch, in parts: the masked cross-entropy (a mean over the
+/// non-`<pad>` targets) and a decoder's own regulariser (a mean over the images).
+#[derive(Debug, Clone)]
+pub struct DecoderLoss {
+    /// Mean cross-entropy of the non-`<pad>` targets, `[1]`.
+    pub cross_entropy: Tensor<1>,
+    /// The regulariser, a mean over the batch's images, `[1]` (`None`: the decoder has none).
+    pub regulariser: Option<Tensor<1>>,
+}
+
+impl DecoderLoss {
+    /// Cross-entropy plus regulariser.
+    pub fn total(self) -> Tensor<1> {
+        match self.regulariser {
+            Some(regulariser) => self.cross_entropy + regulariser,
+            None => self.cross_entropy,
+        }
+    }
+}
+
+/// A decoder that trains by teacher forcing: what [`TrainStep`] needs of a model.
+pub trait TeacherForcing: Module {
+    /// The loss of a batch (forward only; the caller differentiates it).
+    fn losses(&self, batch: &CaptionBatch, pad: u32) -> DecoderLoss;
+}
+
+impl TeacherForcing for CaptionDecoder {
+    fn losses(&self, batch: &CaptionBatch, pad: u32) -> DecoderLoss {
+        let logits = self.forward(batch.features.clone(), batch.inputs.clone());
+        DecoderLoss {
+            cross_entropy: masked_cross_entropy(logits, batch.targets.clone(), pad),
+            regulariser: None,
+        }
+    }
+}
+
+/// Cross-entropy plus the doubly stochastic attention regulariser with the `alpha_c` the
+/// decoder was built with.
+impl TeacherForcing for AttentionDecoder {
+    fn losses(&self, batch: &CaptionBatch, pad: u32) -> DecoderLoss {
+        let (logits, alphas) =
+            self.forward_with_attention(batch.features.clone(), batch.inputs.clone());
+        let alpha_c = self.alpha_c();
+        DecoderLoss {
+            cross_entropy: masked_cross_entropy(logits, batch.targets.clone(), pad),
+            regulariser: (alpha_c > 0.0)
+                .then(|| self.regulariser(alphas, batch.targets.clone(), pad, alpha_c)),
+        }
+    }
+}
+
+impl TeacherForcing for Decoder {
+    fn losses(&self, batch: &CaptionBatch, pad: u32) -> DecoderLoss {
+        match self {
+            Decoder::ShowTell(d) => d.losses(batch, pad),
+            Decoder::ShowAttendTell(d) => d.losses(batch, pad),
+        }
+    }
+}
+
 /// Adam over a decoder, with its state: the training step and what a checkpoint keeps.
 pub struct TrainStep {
     optimizer: ModuleOptimizer,
@@ -106,9 +166,8 @@ impl TrainStep {
     }
 
     /// The teacher-forced loss of a batch, without updating anything (validation).
-    pub fn loss(&self, decoder: &CaptionDecoder, batch: &CaptionBatch) -> Tensor<1> {
-        let logits = decoder.forward(batch.features.clone(), batch.inputs.clone());
-        masked_cross_entropy(logits, batch.targets.clone(), self.pad)
+    pub fn loss<M: TeacherForcing>(&self, decoder: &M, batch: &CaptionBatch) -> Tensor<1> {
+        decoder.losses(batch, self.pad).total()
     }
 
     /// Forward, backward and one Adam update at learning rate `lr`.
@@ -116,12 +175,12 @@ impl TrainStep {
     /// `decoder` must live on an autodiff device. Returns the updated decoder and the
     /// batch loss before the update (NaN or infinite when training diverged; the caller
     /// decides what to do).
-    pub fn step(
+    pub fn step<M: TeacherForcing>(
         &mut self,
-        decoder: CaptionDecoder,
+        decoder: M,
         batch: &CaptionBatch,
         lr: f64,
-    ) -> (CaptionDecoder, f32) {
+    ) -> (M, f32) {
         let loss = self.loss(&decoder, batch);
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &decoder);
@@ -133,7 +192,8 @@ impl TrainStep {
     /// all workers at once; the gradients are combined (see [`GradientReduction`]) and Adam
     /// updates once.
     ///
-    /// Each shard's mean loss is weighted by its share of the non-`<pad>` targets, so the
+    /// Each shard's mean cross-entropy is weighted by its share of the non-`<pad>` targets
+    /// (and its regulariser by its share of the images), so the
     /// update equals the single-device step on the concatenated batch up to floating-point
     /// rounding. Nothing is read back to the host: the returned loss (the batch's, on the
     /// first shard's device, before the update; NaN or infinite when training diverged)
@@ -141,12 +201,12 @@ impl TrainStep {
     ///
     /// # Panics
     /// With no shard, or when a worker panics.
-    pub fn step_sharded(
+    pub fn step_sharded<M: TeacherForcing>(
         &mut self,
-        decoder: CaptionDecoder,
+        decoder: M,
         shards: &[CaptionBatch],
         lr: f64,
-    ) -> (CaptionDecoder, Tensor<1>) {
+    ) -> (M, Tensor<1>) {
         assert!(!shards.is_empty(), "step_sharded needs at least one shard");
         let main = shards[0].features.device();
         if shards.len() == 1 {
@@ -156,12 +216,14 @@ impl TrainStep {
             return (self.optimizer.step(lr, decoder, grads), value);
         }
         let (pad, collective) = (self.pad, self.collective.as_ref());
+        let images: usize = shards.iter().map(|s| s.features.dims()[0]).sum();
         let jobs: Vec<_> = shards
             .iter()
             .zip(target_shares(shards, pad))
             .map(|(shard, share)| {
                 let replica = decoder.clone();
-                move || shard_gradients(replica, shard, share, pad, collective)
+                let image_share = shard.features.dims()[0] as f64 / images.max(1) as f64;
+                move || shard_gradients(replica, shard, share, image_share, pad, collective)
             })
             .collect();
         let results = run_concurrently(jobs);
@@ -205,7 +267,7 @@ impl TrainStep {
 }
 
 /// The inference copy of a decoder trained on an autodiff device.
-pub fn inference_copy(decoder: &CaptionDecoder) -> CaptionDecoder {
+pub fn inference_copy<M: Module>(decoder: &M) -> M {
     decoder.valid()
 }
 

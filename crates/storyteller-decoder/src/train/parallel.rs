@@ -3,15 +3,14 @@
 
 use std::thread;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::distributed::{
     DistributedConfig, DistributedContext, ReduceOperation, all_reduce,
 };
 use burn::tensor::{Device, Tensor};
 
-use super::{CaptionBatch, masked_cross_entropy};
-use crate::CaptionDecoder;
+use super::{CaptionBatch, TeacherForcing};
 
 /// How the workers' gradients become one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -120,17 +119,21 @@ pub(crate) fn target_shares(shards: &[CaptionBatch], pad: u32) -> Vec<Tensor<1>>
 
 /// A worker: forks `decoder` onto the shard's device, runs forward and backward there, and
 /// all-reduces the gradients when `collective` is given.
-pub(crate) fn shard_gradients(
-    decoder: CaptionDecoder,
+pub(crate) fn shard_gradients<M: TeacherForcing>(
+    decoder: M,
     shard: &CaptionBatch,
     share: Tensor<1>,
+    image_share: f64,
     pad: u32,
     collective: Option<&Collective>,
 ) -> ShardResult {
     let device = shard.features.device();
     let replica = decoder.fork(&device);
-    let logits = replica.forward(shard.features.clone(), shard.inputs.clone());
-    let loss = masked_cross_entropy(logits, shard.targets.clone(), pad) * share;
+    let losses = replica.losses(shard, pad);
+    let mut loss = losses.cross_entropy * share;
+    if let Some(regulariser) = losses.regulariser {
+        loss = loss + regulariser * image_share;
+    }
     let value = loss.clone().inner();
     let mut grads = GradientsParams::from_grads(loss.backward(), &replica);
     if let Some(collective) = collective {
