@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
-use storyteller_data::{DecodeLimits, PreprocessConfig, Vocab, decode_rgb, preprocess};
-use storyteller_decoder::CaptionDecoder;
+use storyteller_data::{DecodeLimits, END, PreprocessConfig, START, Vocab, decode_rgb, preprocess};
+use storyteller_decoder::Decoder;
 use storyteller_encoder::Encoder;
 use storyteller_search::{BeamSearch, Hypothesis, Search};
 
@@ -34,6 +34,20 @@ pub struct Caption {
     pub score: f32,
     /// Whether the caption ended with `<end>` (false when it hit `max_len`).
     pub finished: bool,
+    /// Where an attention decoder looked for each word: one row of `grid²` weights (summing
+    /// to 1, row-major over the grid) per token of `tokens`. Filled by
+    /// [`Captioner::attention_maps`]; `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<AttentionMaps>,
+}
+
+/// The attention weights of a caption's words over the encoder's feature grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttentionMaps {
+    /// Side of the grid.
+    pub grid: usize,
+    /// One row of `grid²` weights per word, row-major over the grid.
+    pub weights: Vec<Vec<f32>>,
 }
 
 impl Caption {
@@ -49,6 +63,7 @@ impl Caption {
             log_prob: hypothesis.log_prob,
             score: hypothesis.score,
             finished: hypothesis.finished,
+            attention: None,
         }
     }
 }
@@ -67,7 +82,7 @@ impl Caption {
 #[derive(Debug)]
 pub struct Captioner {
     encoder: Encoder,
-    decoder: CaptionDecoder,
+    decoder: Decoder,
     vocab: Vocab,
     config: ModelConfig,
     search: Search,
@@ -216,10 +231,16 @@ impl Captioner {
         self.caption_features(features, search)
     }
 
-    /// The encoder's features of a batch of images.
+    /// The decoder's family and settings.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// The encoder's features of a batch of images, as the decoder takes them.
     ///
     /// # Shapes
-    /// - returns `[images.len(), 2048]`
+    /// - returns `[images.len(), grid²·2048]` (`grid` 1, the pooled feature, for Show and
+    ///   Tell)
     pub fn encode(&self, images: &[RgbImage]) -> Tensor<2> {
         let crop = self.config.preprocess.crop as usize;
         let mut values = Vec::with_capacity(images.len() * 3 * crop * crop);
@@ -233,13 +254,67 @@ impl Captioner {
         self.encode_pixels(pixels)
     }
 
-    /// The encoder's features of preprocessed pixels.
+    /// The encoder's features of preprocessed pixels, as the decoder takes them: the pooled
+    /// feature for Show and Tell, the `grid x grid` regions (flattened per image) for an
+    /// attention decoder.
     ///
     /// # Shapes
     /// - `pixels`: `[batch, 3, crop, crop]`, normalised as [`preprocess`](Self::preprocess) says
-    /// - returns `[batch, 2048]`
+    /// - returns `[batch, grid²·2048]`
     pub fn encode_pixels(&self, pixels: Tensor<4>) -> Tensor<2> {
-        self.encoder.forward(pixels)
+        match &self.decoder {
+            Decoder::ShowAttendTell(decoder) => {
+                let regions = self.encoder.forward_grid(pixels, decoder.grid());
+                let [batch, count, d] = regions.dims();
+                regions.reshape([batch, count * d])
+            }
+            _ => self.encoder.forward(pixels),
+        }
+    }
+
+    /// Fills [`Caption::attention`] of each image's captions: the decoder is run again,
+    /// teacher-forced, on each caption's words, and the weights of the step that chose each
+    /// word are kept (the same weights the search saw). Captions of a decoder without
+    /// attention are left as they are.
+    ///
+    /// # Shapes
+    /// - `features`: `[captions.len(), grid²·d_feature]` ([`encode`](Self::encode))
+    pub fn attention_maps(&self, features: Tensor<2>, captions: &mut [Vec<Caption>]) {
+        let Decoder::ShowAttendTell(decoder) = &self.decoder else {
+            return;
+        };
+        let grid = decoder.grid();
+        for (image, ranked) in captions.iter_mut().enumerate() {
+            for caption in ranked.iter_mut() {
+                let mut ids = vec![START as i64];
+                ids.extend(
+                    caption
+                        .tokens
+                        .iter()
+                        .map(|w| i64::from(self.vocab.id(w).unwrap_or(END))),
+                );
+                let steps = caption.tokens.len().max(1);
+                ids.truncate(steps);
+                let tokens =
+                    Tensor::<2, Int>::from_data(TensorData::new(ids, [1, steps]), &self.device);
+                let row = features.clone().narrow(0, image, 1);
+                let (_, alphas) = decoder.forward_with_attention(row, tokens);
+                let values = alphas
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("f32 weights");
+                let regions = grid * grid;
+                caption.attention = Some(AttentionMaps {
+                    grid,
+                    weights: values
+                        .chunks(regions)
+                        .take(caption.tokens.len())
+                        .map(<[f32]>::to_vec)
+                        .collect(),
+                });
+            }
+        }
     }
 
     /// Ranked captions from precomputed features (a feature cache, the server's batches).

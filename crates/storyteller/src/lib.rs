@@ -34,7 +34,7 @@ pub mod train;
 /// version this crate was built with.
 pub use burn;
 pub use burn::tensor::Device;
-pub use captioner::{Caption, Captioner, decode_image};
+pub use captioner::{AttentionMaps, Caption, Captioner, decode_image};
 pub use error::{Component, ComponentError, Result, StorytellerError};
 pub use evaluate::{Evaluation, ImageCaptions, evaluate, evaluate_with_progress};
 pub use extract::{ExtractOptions, ExtractSummary, extract_features};
@@ -46,7 +46,10 @@ pub use storyteller_data::{
     FeatureCache, Flickr30k, MergeSummary, PreprocessConfig, Shard, Split, Storage, Vocab,
     merge_shards,
 };
-pub use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig, Conditioning};
+pub use storyteller_decoder::{
+    AttentionDecoder, AttentionDecoderConfig, CaptionDecoder, CaptionDecoderConfig, Conditioning,
+    Decoder, DecoderConfig,
+};
 pub use storyteller_encoder::Encoder;
 pub use storyteller_metrics::Scores;
 pub use storyteller_search::{BeamSearch, GreedySearch, Hypothesis, Search, StepDecoder};

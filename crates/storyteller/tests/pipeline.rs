@@ -150,8 +150,10 @@ fn resuming_ends_where_an_uninterrupted_run_ends() {
     let device = Device::flex();
     let weights = |dir: &Path| {
         let files = ModelFiles::load(dir, &device).unwrap();
-        files
-            .decoder
+        let storyteller::Decoder::ShowTell(decoder) = files.decoder else {
+            panic!("a show-tell model");
+        };
+        decoder
             .out
             .weight
             .val()
@@ -416,7 +418,7 @@ fn retraining_over_a_model_never_mixes_two_models() {
         );
     }
     let model = ModelFiles::load(&out, &Device::flex()).unwrap();
-    assert_eq!(model.vocab.len(), model.config.decoder.vocab_size);
+    assert_eq!(model.vocab.len(), model.config.decoder.vocab_size());
 
     // What a run killed while writing leaves behind: temporaries, here and in a checkpoint.
     let stale = [
@@ -440,7 +442,7 @@ fn retraining_over_a_model_never_mixes_two_models() {
     .unwrap();
     assert_eq!(summary.epochs, 1);
     let model = ModelFiles::load(&out, &Device::flex()).unwrap();
-    assert_eq!(model.vocab.len(), model.config.decoder.vocab_size);
+    assert_eq!(model.vocab.len(), model.config.decoder.vocab_size());
     assert_ne!(std::fs::read(out.join("decoder.bpk")).unwrap(), before[2]);
     for path in &stale {
         assert!(!path.exists(), "{} was left behind", path.display());
@@ -480,9 +482,11 @@ fn a_model_with_nan_weights_is_an_error_not_an_empty_caption() {
     let f = fixture();
     let device = Device::flex();
     let mut files = ModelFiles::load(&f.out.join("model"), &device).unwrap();
-    let weight = files.decoder.out.weight.val();
-    files.decoder.out.weight =
-        burn::module::Param::from_tensor(weight.clone().mul_scalar(f32::NAN));
+    let storyteller::Decoder::ShowTell(decoder) = &mut files.decoder else {
+        panic!("a show-tell model");
+    };
+    let weight = decoder.out.weight.val();
+    decoder.out.weight = burn::module::Param::from_tensor(weight.clone().mul_scalar(f32::NAN));
     let encoder = storyteller::Encoder::load(f.out.join("encoder.bpk"), &device).unwrap();
     let captioner = Captioner::from_parts(encoder, files, &device).unwrap();
     let image = image::RgbImage::from_pixel(40, 40, image::Rgb([200, 30, 30]));

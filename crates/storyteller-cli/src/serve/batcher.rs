@@ -370,6 +370,7 @@ mod tests {
             log_prob: -1.0,
             score: -1.0,
             finished: true,
+            attention: None,
         }
     }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use storyteller_data::PreprocessConfig;
-use storyteller_decoder::CaptionDecoderConfig;
+use storyteller_decoder::{CaptionDecoderConfig, DecoderConfig};
 use storyteller_search::BeamSearch;
 
 use super::{ModelLayout, read_json, write_bytes};
@@ -39,13 +39,40 @@ pub enum DecoderKind {
     /// par-inject, see `decoder.conditioning`).
     #[default]
     ShowTell,
+    /// The soft-attention LSTM of Show, Attend and Tell over a grid of region features
+    /// (`decoder.grid`).
+    ShowAttendTell,
+}
+
+impl DecoderKind {
+    /// Every kind.
+    pub const ALL: [DecoderKind; 2] = [DecoderKind::ShowTell, DecoderKind::ShowAttendTell];
+
+    /// The name in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ShowTell => "show-tell",
+            Self::ShowAttendTell => "show-attend-tell",
+        }
+    }
+
+    /// Parses [`name`](Self::name).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The kind of a decoder config.
+    pub fn of(config: &DecoderConfig) -> Self {
+        match config {
+            DecoderConfig::ShowAttendTell(_) => Self::ShowAttendTell,
+            _ => Self::ShowTell,
+        }
+    }
 }
 
 impl std::fmt::Display for DecoderKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::ShowTell => "show-tell",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -64,11 +91,10 @@ pub struct EncoderRef {
 pub struct ModelConfig {
     /// Always [`MODEL_FORMAT`].
     pub format: String,
-    /// The decoder family.
-    #[serde(default)]
-    pub kind: DecoderKind,
-    /// Decoder hyper-parameters.
-    pub decoder: CaptionDecoderConfig,
+    /// The decoder family and its hyper-parameters, stored as `kind` (`show-tell`,
+    /// `show-attend-tell`; absent before format 3: Show and Tell) and `decoder`.
+    #[serde(flatten)]
+    pub decoder: DecoderConfig,
     /// Image preprocessing the features were made with.
     pub preprocess: PreprocessConfig,
     /// The encoder.
@@ -82,16 +108,15 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
-    /// A Show and Tell config with the default beam search (width 3, 20 tokens).
+    /// A config with the default beam search (width 3, 20 tokens).
     pub fn new(
-        decoder: CaptionDecoderConfig,
+        decoder: impl Into<DecoderConfig>,
         preprocess: PreprocessConfig,
         encoder: EncoderRef,
     ) -> Self {
         Self {
             format: MODEL_FORMAT.to_owned(),
-            kind: DecoderKind::ShowTell,
-            decoder,
+            decoder: decoder.into(),
             preprocess,
             encoder,
             beam: BeamSearch::new(),
@@ -133,6 +158,10 @@ impl ModelConfig {
             }
         }
         value["format"] = MODEL_FORMAT.into();
+        if let Some(map) = value.as_object_mut() {
+            map.entry("kind")
+                .or_insert_with(|| DecoderKind::ShowTell.name().into());
+        }
         let config: Self =
             serde_json::from_value(value).map_err(|source| StorytellerError::Json {
                 path: path.clone(),
@@ -154,14 +183,26 @@ impl ModelConfig {
         self.decoder
             .validate()
             .map_err(|err| format!("decoder: {err}"))?;
-        let parameters = decoder_parameters(&self.decoder);
+        let (parameters, sizes) = match &self.decoder {
+            DecoderConfig::ShowTell(d) => (
+                decoder_parameters(d),
+                format!(
+                    "vocab_size {}, d_embed {}, d_hidden {}, n_layers {}",
+                    d.vocab_size, d.d_embed, d.d_hidden, d.n_layers
+                ),
+            ),
+            DecoderConfig::ShowAttendTell(d) => (
+                d.parameters(),
+                format!(
+                    "vocab_size {}, d_feature {}, d_embed {}, d_attention {}, d_hidden {}",
+                    d.vocab_size, d.d_feature, d.d_embed, d.d_attention, d.d_hidden
+                ),
+            ),
+            _ => (0, String::new()),
+        };
         if parameters > MAX_DECODER_PARAMETERS {
             return Err(format!(
-                "decoder: {parameters} parameters (vocab_size {}, d_embed {}, d_hidden {}, n_layers {}), more than the {MAX_DECODER_PARAMETERS} a model may have",
-                self.decoder.vocab_size,
-                self.decoder.d_embed,
-                self.decoder.d_hidden,
-                self.decoder.n_layers
+                "decoder: {parameters} parameters ({sizes}), more than the {MAX_DECODER_PARAMETERS} a model may have"
             ));
         }
         self.preprocess
@@ -190,7 +231,7 @@ impl ModelConfig {
                 self.beam.max_len
             ));
         }
-        let vocab = self.decoder.vocab_size;
+        let vocab = self.decoder.vocab_size();
         for (field, token) in [
             ("start_token", self.beam.start_token),
             ("end_token", self.beam.end_token),
@@ -220,6 +261,11 @@ impl ModelConfig {
     pub fn save(&self, dir: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self).expect("a model config serialises");
         write_bytes(&ModelLayout::new(dir).config(), json.as_bytes())
+    }
+
+    /// The decoder family.
+    pub fn kind(&self) -> DecoderKind {
+        DecoderKind::of(&self.decoder)
     }
 
     /// The encoder weights path, resolved against the model directory.
@@ -324,11 +370,15 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("conditioning");
+        value.as_object_mut().unwrap().remove("kind");
         std::fs::write(dir.path().join(ModelLayout::CONFIG), value.to_string()).unwrap();
         let loaded = ModelConfig::load(dir.path()).unwrap();
         assert_eq!(loaded.format, MODEL_FORMAT);
+        let DecoderConfig::ShowTell(decoder) = &loaded.decoder else {
+            panic!("a version 1 model is Show and Tell");
+        };
         assert_eq!(
-            loaded.decoder.conditioning,
+            decoder.conditioning,
             storyteller_decoder::Conditioning::Init
         );
     }
@@ -342,7 +392,7 @@ mod tests {
         value.as_object_mut().unwrap().remove("kind");
         std::fs::write(dir.path().join(ModelLayout::CONFIG), value.to_string()).unwrap();
         let loaded = ModelConfig::load(dir.path()).unwrap();
-        assert_eq!(loaded.kind, DecoderKind::ShowTell);
+        assert_eq!(loaded.kind(), DecoderKind::ShowTell);
         assert!(loaded.files.is_empty());
         let text = serde_json::to_value(&loaded).unwrap();
         assert_eq!(text["kind"], "show-tell");

@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::tensor::Device;
 use sha2::{Digest, Sha256};
 use storyteller_data::Vocab;
-use storyteller_decoder::CaptionDecoder;
+use storyteller_decoder::Decoder;
 
 use super::{ModelConfig, ModelLayout, write_bytes};
 use crate::error::{Result, StorytellerError, io_error};
@@ -20,7 +20,7 @@ pub struct ModelFiles {
     /// `vocab.json`.
     pub vocab: Vocab,
     /// `decoder.bpk` on the requested device.
-    pub decoder: CaptionDecoder,
+    pub decoder: Decoder,
 }
 
 impl ModelFiles {
@@ -36,18 +36,18 @@ impl ModelFiles {
         let config = ModelConfig::load(dir)?;
         verify(&layout, &config)?;
         let vocab = Vocab::load(layout.vocab())?;
-        if vocab.len() != config.decoder.vocab_size {
+        if vocab.len() != config.decoder.vocab_size() {
             return Err(StorytellerError::ModelDir {
                 path: layout.vocab(),
                 reason: format!(
                     "{} words, but the decoder in {} has vocab_size {}",
                     vocab.len(),
                     ModelLayout::CONFIG,
-                    config.decoder.vocab_size
+                    config.decoder.vocab_size()
                 ),
             });
         }
-        let decoder = CaptionDecoder::load(layout.decoder(), &config.decoder, device)?;
+        let decoder = Decoder::load(layout.decoder(), &config.decoder, device)?;
         Ok(Self {
             config,
             vocab,

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use storyteller_decoder::CaptionDecoderConfig;
+use storyteller_decoder::DecoderConfig;
 
 use crate::error::{Result, StorytellerError, io_error};
 use crate::model_dir::{ModelLayout, read_json, write_bytes};
@@ -68,8 +68,9 @@ pub struct TrainState {
     pub history: Vec<EpochMetrics>,
     /// The training settings.
     pub config: TrainConfig,
-    /// The decoder settings.
-    pub decoder: CaptionDecoderConfig,
+    /// The decoder family (`kind`) and its settings (`decoder`).
+    #[serde(flatten)]
+    pub decoder: DecoderConfig,
     /// Hash of the encoder weights the features came from.
     pub encoder_hash: String,
 }
@@ -116,12 +117,18 @@ fn upgrade_state(state: &mut serde_json::Value) {
     if let Some(decoder) = state.get_mut("decoder") {
         crate::model_dir::upgrade_decoder_config(decoder);
     }
+    if let Some(map) = state.as_object_mut() {
+        map.entry("kind").or_insert_with(|| "show-tell".into());
+    }
     if let Some(config) = state.get_mut("config").and_then(|c| c.as_object_mut()) {
         config
             .entry("conditioning")
             .or_insert_with(|| "init".into());
         config.entry("selection").or_insert_with(|| "bleu4".into());
         config.entry("blind").or_insert(false.into());
+        config.entry("kind").or_insert_with(|| "show-tell".into());
+        config.entry("d_attention").or_insert(512.into());
+        config.entry("alpha_c").or_insert(1.0.into());
         config
             .entry("d_whitened")
             .or_insert(serde_json::Value::Null);
@@ -174,7 +181,7 @@ pub fn save(
 pub fn first_difference(
     state: &TrainState,
     config: &TrainConfig,
-    decoder: &CaptionDecoderConfig,
+    decoder: &DecoderConfig,
 ) -> Option<(String, String, String)> {
     let compare = |prefix: &str, a: serde_json::Value, b: serde_json::Value| {
         let (Some(a), Some(b)) = (a.as_object().cloned(), b.as_object().cloned()) else {
@@ -191,12 +198,16 @@ pub fn first_difference(
             })
         })
     };
-    compare(
-        "decoder",
-        serde_json::to_value(&state.decoder).expect("serialises"),
-        serde_json::to_value(decoder).expect("serialises"),
-    )
-    .or_else(|| {
+    if state.decoder.kind() != decoder.kind() {
+        return Some((
+            "decoder.kind".into(),
+            state.decoder.kind().into(),
+            decoder.kind().into(),
+        ));
+    }
+    let settings =
+        |d: &DecoderConfig| serde_json::to_value(d).expect("serialises")["decoder"].take();
+    compare("decoder", settings(&state.decoder), settings(decoder)).or_else(|| {
         compare(
             "train",
             state.config.resume_fields(),

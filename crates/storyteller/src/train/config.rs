@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use storyteller_decoder::Conditioning;
 use storyteller_decoder::train::OptimizerConfig;
 
+use crate::model_dir::DecoderKind;
+
 /// Everything `storyteller train` can set; saved in the checkpoint so `--resume` can tell
 /// whether it continues the same run.
 #[derive(Config, Debug, PartialEq)]
@@ -36,13 +38,23 @@ pub struct TrainConfig {
     /// Minimum count of a word in the training captions to enter the vocabulary.
     #[config(default = 5)]
     pub min_count: usize,
+    /// The decoder family: `show-tell` trains on pooled features, `show-attend-tell` on a
+    /// spatial cache (`storyteller extract --grid G`).
+    #[config(default = "DecoderKind::ShowTell")]
+    pub kind: DecoderKind,
+    /// Width of the attention MLP (`show-attend-tell` only).
+    #[config(default = 512)]
+    pub d_attention: usize,
+    /// Weight λ of the doubly stochastic attention regulariser (`show-attend-tell` only).
+    #[config(default = 1.0)]
+    pub alpha_c: f64,
     /// Width of the word embeddings.
     #[config(default = 256)]
     pub d_embed: usize,
     /// Width of the LSTM state.
     #[config(default = 512)]
     pub d_hidden: usize,
-    /// Number of LSTM layers.
+    /// Number of LSTM layers (`show-tell` only).
     #[config(default = 1)]
     pub n_layers: usize,
     /// Dropout probability.
@@ -57,14 +69,15 @@ pub struct TrainConfig {
     /// Adam and gradient clipping.
     #[config(default = "OptimizerConfig::new()")]
     pub optimizer: OptimizerConfig,
-    /// How the image feature enters the decoder.
+    /// How the image feature enters the decoder (`show-tell` only).
     #[config(default = "Conditioning::Both")]
     pub conditioning: Conditioning,
     /// The validation score that picks the best epoch (and drives early stopping).
     #[config(default = "Selection::CiderD")]
     pub selection: Selection,
     /// PCA-whiten the training features to this many dimensions before they enter the
-    /// decoder (`None`: standardise each dimension only). Decorrelated unit-variance inputs
+    /// decoder (`None`: standardise each dimension only; `show-tell` only, an attention
+    /// decoder standardises each region's feature). Decorrelated unit-variance inputs
     /// are what let the decoder learn to read a frozen encoder's features in a few epochs.
     #[config(default = "Some(256)")]
     pub d_whitened: Option<usize>,

@@ -72,7 +72,7 @@ impl CaptionExamples {
         features: &FeatureCache,
         device: &Device,
     ) -> CaptionBatch {
-        let width = features.width();
+        let width = features.row_len();
         let steps = indices
             .iter()
             .map(|&i| self.captions[i].len() - 1)

@@ -13,10 +13,10 @@ use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use storyteller_data::{FeatureCache, Flickr30k, OutputLock, PAD, PreprocessConfig, Split, Vocab};
 use storyteller_decoder::train::{GradientReduction, TrainStep, inference_copy};
-use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig};
+use storyteller_decoder::{AttentionDecoderConfig, CaptionDecoderConfig, Decoder, DecoderConfig};
 
 use crate::error::{Result, StorytellerError, io_error};
-use crate::model_dir::{EncoderRef, ModelConfig, ModelLayout, publish, write_bytes};
+use crate::model_dir::{DecoderKind, EncoderRef, ModelConfig, ModelLayout, publish, write_bytes};
 use crate::train::checkpoint::{self, CHECKPOINT_FORMAT, EpochMetrics, TrainState};
 use crate::train::examples::{CaptionExamples, epoch_order};
 use crate::train::validation::Validation;
@@ -117,7 +117,7 @@ struct Prepared<'a> {
     vocab: Vocab,
     examples: CaptionExamples,
     validation: Validation,
-    decoder_config: CaptionDecoderConfig,
+    decoder_config: DecoderConfig,
     warnings: Vec<String>,
 }
 
@@ -135,14 +135,7 @@ impl<'a> Prepared<'a> {
                 context: format!("the feature cache {}", features.path().display()),
             });
         }
-        if features.regions() != 1 {
-            return Err(StorytellerError::NoTrainingData(format!(
-                "{} holds spatial features ({} regions per image); the show-tell decoder \
-                 trains on pooled features: extract without --grid",
-                features.path().display(),
-                features.regions()
-            )));
-        }
+        let grid = feature_grid(features, config.kind)?;
         // Rows are keyed by image content: refuse features of other images under the same
         // names (regenerated images, another dataset's cache).
         let images: Vec<(&str, &std::path::Path)> = dataset
@@ -205,17 +198,31 @@ impl<'a> Prepared<'a> {
         }
         // The whitening width is part of the decoder config a resume must match; the
         // statistics and the projection themselves are computed only for a fresh start.
-        let d_whitened = config
-            .d_whitened
-            .map(|k| whitened_width(k, &examples.rows, features.width()));
-        let decoder_config = CaptionDecoderConfig::new(vocab.len())
-            .with_d_feature(features.width())
-            .with_d_embed(config.d_embed)
-            .with_d_hidden(config.d_hidden)
-            .with_n_layers(config.n_layers)
-            .with_dropout(config.dropout)
-            .with_conditioning(config.conditioning)
-            .with_d_whitened(d_whitened);
+        let decoder_config: DecoderConfig = match config.kind {
+            DecoderKind::ShowTell => {
+                let d_whitened = config
+                    .d_whitened
+                    .map(|k| whitened_width(k, &examples.rows, features.width()));
+                CaptionDecoderConfig::new(vocab.len())
+                    .with_d_feature(features.width())
+                    .with_d_embed(config.d_embed)
+                    .with_d_hidden(config.d_hidden)
+                    .with_n_layers(config.n_layers)
+                    .with_dropout(config.dropout)
+                    .with_conditioning(config.conditioning)
+                    .with_d_whitened(d_whitened)
+                    .into()
+            }
+            DecoderKind::ShowAttendTell => AttentionDecoderConfig::new(vocab.len())
+                .with_d_feature(features.width())
+                .with_grid(grid)
+                .with_d_embed(config.d_embed)
+                .with_d_attention(config.d_attention)
+                .with_d_hidden(config.d_hidden)
+                .with_dropout(config.dropout)
+                .with_alpha_c(config.alpha_c)
+                .into(),
+        };
         decoder_config.validate()?;
         Ok(Self {
             features,
@@ -230,11 +237,29 @@ impl<'a> Prepared<'a> {
     }
 
     /// A freshly initialised decoder whose input statistics come from the training features.
-    fn init_decoder(&self, device: &Device) -> Result<CaptionDecoder> {
+    fn init_decoder(&self, device: &Device) -> Result<Decoder> {
         let features = self.features;
         let (mean, std) = feature_statistics(features, &self.examples.rows);
-        let decoder = self.decoder_config.init(device)?.materialized();
-        Ok(match self.decoder_config.d_whitened {
+        let decoder = match &self.decoder_config {
+            DecoderConfig::ShowTell(config) => config.init(device)?.materialized(),
+            DecoderConfig::ShowAttendTell(config) => {
+                let decoder = config.init(device)?.materialized();
+                return Ok(Decoder::ShowAttendTell(
+                    decoder.set_feature_statistics(&mean, &std),
+                ));
+            }
+            other => {
+                return Err(StorytellerError::NoTrainingData(format!(
+                    "this version cannot train a {} decoder",
+                    other.kind()
+                )));
+            }
+        };
+        let d_whitened = match &self.decoder_config {
+            DecoderConfig::ShowTell(config) => config.d_whitened,
+            _ => None,
+        };
+        Ok(Decoder::ShowTell(match d_whitened {
             // Whitening divides by the principal components' spread: centre only.
             Some(k) => {
                 let (matrix, _) = whitening(features, &self.examples.rows, &mean, k);
@@ -243,7 +268,26 @@ impl<'a> Prepared<'a> {
                     .set_feature_whitening(&matrix)
             }
             None => decoder.set_feature_statistics(&mean, &std),
-        })
+        }))
+    }
+}
+
+/// The side of the feature grid a decoder of `kind` reads from `features`: 1 for Show and
+/// Tell (which needs pooled features), the cache's grid for an attention decoder.
+fn feature_grid(features: &FeatureCache, kind: DecoderKind) -> Result<usize> {
+    let regions = features.regions();
+    let grid = (1..=regions).find(|g| g * g >= regions).unwrap_or(1);
+    match kind {
+        DecoderKind::ShowTell if regions != 1 => Err(StorytellerError::NoTrainingData(format!(
+            "{} holds spatial features ({regions} regions per image); the show-tell decoder \
+             trains on pooled features: extract without --grid, or train --decoder show-attend-tell",
+            features.path().display(),
+        ))),
+        _ if grid * grid != regions => Err(StorytellerError::NoTrainingData(format!(
+            "{} holds {regions} regions per image, not a square grid",
+            features.path().display(),
+        ))),
+        _ => Ok(grid),
     }
 }
 
@@ -289,7 +333,7 @@ struct Run<'a> {
     layout: ModelLayout,
     device: Device,
     shard_devices: Vec<Device>,
-    decoder: CaptionDecoder,
+    decoder: Decoder,
     step: TrainStep,
     state: TrainState,
     loss_limit: f32,
@@ -321,8 +365,7 @@ impl<'a> Run<'a> {
             Some(state) if options.resume => {
                 resume_checks(&layout, &state, config, &data)?;
                 let (decoder_path, optimizer_path) = layout.checkpoint_files(state.epoch);
-                let decoder =
-                    CaptionDecoder::load(&decoder_path, &data.decoder_config, &train_device)?;
+                let decoder = Decoder::load(&decoder_path, &data.decoder_config, &train_device)?;
                 let bytes = std::fs::read(&optimizer_path)
                     .map_err(io_error(&optimizer_path, "cannot read the optimiser state"))?;
                 step = step.load_state_bytes(bytes).map_err(|source| {

@@ -3,7 +3,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use storyteller_data::{FeatureCache, ImageItem, Vocab};
-use storyteller_decoder::CaptionDecoder;
+use storyteller_decoder::Decoder;
 use storyteller_decoder::train::TrainStep;
 use storyteller_metrics::bleu::coco_bleu;
 use storyteller_metrics::{CiderConfig, Corpus, cider_d};
@@ -76,7 +76,7 @@ impl Validation {
     /// Scores `decoder` (an inference copy) on the validation set.
     pub fn score(
         &self,
-        decoder: &CaptionDecoder,
+        decoder: &Decoder,
         step: &TrainStep,
         features: &FeatureCache,
         vocab: &Vocab,
@@ -93,7 +93,7 @@ impl Validation {
             weight += indices.len();
         }
         let greedy = GreedySearch::new().with_max_len(config.val_max_len);
-        let width = features.width();
+        let width = features.row_len();
         let mut hypotheses: Vec<Vec<String>> = Vec::with_capacity(self.rows.len());
         for rows in self.rows.chunks(VAL_BATCH) {
             let mut values = vec![0.0f32; rows.len() * width];

@@ -20,20 +20,23 @@ const ITERATIONS: usize = 6;
 /// Eigenvalues are floored at this fraction of the largest before the inverse square root.
 const EIGEN_FLOOR: f64 = 1e-4;
 
-/// Per-dimension mean and standard deviation of the features of the distinct `rows`.
+/// Per-dimension mean and standard deviation of the features of the distinct `rows` (over
+/// every region of a spatial cache).
 pub(crate) fn feature_statistics(features: &FeatureCache, rows: &[usize]) -> (Vec<f32>, Vec<f32>) {
     let distinct = distinct_rows(rows);
     let width = features.width();
     let (mut sum, mut squares) = (vec![0.0f64; width], vec![0.0f64; width]);
-    let mut row = vec![0.0f32; width];
+    let mut row = vec![0.0f32; features.row_len()];
     for &r in &distinct {
         features.copy_row(r, &mut row);
-        for (d, &v) in row.iter().enumerate() {
-            sum[d] += f64::from(v);
-            squares[d] += f64::from(v) * f64::from(v);
+        for region in row.chunks_exact(width) {
+            for (d, &v) in region.iter().enumerate() {
+                sum[d] += f64::from(v);
+                squares[d] += f64::from(v) * f64::from(v);
+            }
         }
     }
-    let n = distinct.len().max(1) as f64;
+    let n = (distinct.len() * features.regions()).max(1) as f64;
     let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
     let std = squares
         .iter()
