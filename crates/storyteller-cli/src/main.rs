@@ -33,6 +33,8 @@ enum Command {
     Features(commands::features::FeaturesArgs),
     /// Train a caption decoder on cached features; writes a model directory.
     Train(commands::train::TrainArgs),
+    /// Import a decoder trained in PyTorch (the Show, Attend and Tell tutorial) as a model directory.
+    Import(commands::import::ImportArgs),
     /// Caption image files with a trained model.
     Caption(commands::caption::CaptionArgs),
     /// Score a model on a dataset split with every metric, greedy and beam search.
@@ -53,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Extract(args) => commands::extract::run(&args),
         Command::Features(args) => commands::features::run(&args),
         Command::Train(args) => commands::train::run(&args),
+        Command::Import(args) => commands::import::run(&args),
         Command::Caption(args) => commands::caption::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
         Command::Weights(args) => commands::weights::run(&args),

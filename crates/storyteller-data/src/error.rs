@@ -68,6 +68,14 @@ pub enum DataError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A tutorial word map (`{word: index}`) is malformed.
+    #[error("{path}: not a usable word map: {reason}", path = path.display())]
+    InvalidWordMap {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An image cannot be decoded (corrupt, truncated, unsupported or not an image).
     #[error("{path}: cannot decode image: {source}", path = path.display())]
     Image {

@@ -43,6 +43,7 @@ mod shard;
 mod split;
 mod synth;
 mod vocab;
+mod word_map;
 
 pub use atomic::{remove_stale_temporaries, remove_stale_temporaries_under, write_atomic};
 pub use decode::{DecodeLimits, decode_rgb, decode_rgb_bytes, image_dimensions};
@@ -79,3 +80,4 @@ pub use synth::{
     image_dir_name, synth_image,
 };
 pub use vocab::{DEFAULT_MIN_COUNT, END, PAD, SPECIALS, START, UNK, Vocab};
+pub use word_map::WordMap;

@@ -104,6 +104,21 @@ impl Vocab {
         Self::from_parts(words, all_counts, min_count)
     }
 
+    /// A vocabulary of the given words in the given order after the four specials (an
+    /// imported model's word list). Duplicates and words spelled like a special token are
+    /// dropped; counts are unknown (0) and `min_count` is 1.
+    pub fn from_words<'a>(words: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut all: Vec<String> = SPECIALS.iter().map(|s| (*s).to_owned()).collect();
+        let mut seen: std::collections::HashSet<&str> = SPECIALS.into_iter().collect();
+        for word in words {
+            if seen.insert(word) {
+                all.push(word.to_owned());
+            }
+        }
+        let counts = vec![0; all.len()];
+        Self::from_parts(all, counts, 1)
+    }
+
     fn from_parts(words: Vec<String>, counts: Vec<u64>, min_count: usize) -> Self {
         let index = words
             .iter()

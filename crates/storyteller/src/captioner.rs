@@ -236,6 +236,25 @@ impl Captioner {
         &self.decoder
     }
 
+    /// Ranked captions of each image with [`Caption::attention`] filled (for an attention
+    /// decoder; as [`ranked`](Self::ranked) otherwise).
+    ///
+    /// # Errors
+    /// Search failure (invalid settings).
+    pub fn ranked_with_attention(
+        &self,
+        images: &[RgbImage],
+        search: &Search,
+    ) -> Result<Vec<Vec<Caption>>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let features = self.encode(images);
+        let mut ranked = self.caption_features(features.clone(), search)?;
+        self.attention_maps(features, &mut ranked);
+        Ok(ranked)
+    }
+
     /// The encoder's features of a batch of images, as the decoder takes them.
     ///
     /// # Shapes

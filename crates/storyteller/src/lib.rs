@@ -20,12 +20,15 @@
 //! # Ok::<(), storyteller::StorytellerError>(())
 //! ```
 
+pub mod attention_view;
 mod captioner;
 #[cfg(feature = "train")]
 pub mod demo;
 mod error;
 pub mod evaluate;
 pub mod extract;
+mod glyphs;
+pub mod import;
 pub mod model_dir;
 #[cfg(feature = "train")]
 pub mod train;
@@ -41,6 +44,7 @@ pub use extract::{ExtractOptions, ExtractSummary, extract_features};
 /// The `image` crate, whose [`RgbImage`] [`Captioner`] captions.
 pub use image;
 pub use image::RgbImage;
+pub use import::{TutorialImportOptions, TutorialImportSummary, import_tutorial};
 pub use model_dir::{DecoderKind, EncoderRef, ModelConfig, ModelLayout};
 pub use storyteller_data::{
     FeatureCache, Flickr30k, MergeSummary, PreprocessConfig, Shard, Split, Storage, Vocab,

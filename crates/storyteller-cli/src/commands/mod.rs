@@ -6,6 +6,7 @@ pub mod demo;
 pub mod evaluate;
 pub mod extract;
 pub mod features;
+pub mod import;
 pub mod score;
 pub mod search_args;
 pub mod synth;

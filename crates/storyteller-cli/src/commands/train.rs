@@ -8,7 +8,7 @@ use crate::device::{Backend, DeviceList, DeviceName};
 use storyteller::Conditioning;
 use storyteller::model_dir::reference_path;
 use storyteller::train::{GradientReduction, Selection, TrainConfig, TrainOptions, train};
-use storyteller::{EncoderRef, FeatureCache, Flickr30k};
+use storyteller::{DecoderKind, EncoderRef, FeatureCache, Flickr30k};
 
 /// Arguments of `storyteller train`.
 #[derive(Debug, Args)]
@@ -47,6 +47,18 @@ pub struct TrainArgs {
     /// Minimum word count for the vocabulary.
     #[arg(long, default_value_t = 5)]
     min_count: usize,
+    /// The decoder: show-tell (an LSTM started from the pooled feature; features from
+    /// `extract`) or show-attend-tell (soft attention over a grid of regions; features from
+    /// `extract --grid G`).
+    #[arg(long, default_value = "show-tell", value_parser = parse_kind)]
+    decoder: DecoderKind,
+    /// Attention MLP width (show-attend-tell).
+    #[arg(long, default_value_t = 512)]
+    d_attention: usize,
+    /// Weight of the doubly stochastic attention regulariser (show-attend-tell; 0 turns it
+    /// off).
+    #[arg(long, default_value_t = 1.0)]
+    alpha_c: f64,
     /// Embedding width.
     #[arg(long, default_value_t = 256)]
     d_embed: usize,
@@ -155,6 +167,12 @@ pub fn parse_conditioning(value: &str) -> Result<Conditioning, String> {
     Conditioning::parse(value).ok_or_else(|| format!("expected init, par or both, not {value:?}"))
 }
 
+/// Parses `--decoder`.
+pub fn parse_kind(value: &str) -> Result<DecoderKind, String> {
+    DecoderKind::parse(value)
+        .ok_or_else(|| format!("expected show-tell or show-attend-tell, not {value:?}"))
+}
+
 /// Parses `--selection`.
 pub fn parse_selection(value: &str) -> Result<Selection, String> {
     Selection::parse(value)
@@ -182,6 +200,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         .with_patience(args.patience)
         .with_seed(args.seed)
         .with_min_count(args.min_count)
+        .with_kind(args.decoder)
+        .with_d_attention(args.d_attention)
+        .with_alpha_c(args.alpha_c)
         .with_d_embed(args.d_embed)
         .with_d_hidden(args.d_hidden)
         .with_n_layers(args.layers)

@@ -203,7 +203,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             let captioner = Captioner::load(&model_dir, &device)?;
             let beam = captioner.config().beam.clone();
             let model = move |images: &[image::RgbImage], search: &storyteller::Search| {
-                Ok(captioner.ranked(images, search)?)
+                Ok(captioner.ranked_with_attention(images, search)?)
             };
             Ok((model, beam))
         },

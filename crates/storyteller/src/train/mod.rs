@@ -3,7 +3,6 @@
 mod checkpoint;
 mod config;
 mod examples;
-mod glyphs;
 mod plot;
 mod trainer;
 mod validation;

@@ -1,14 +1,14 @@
 //! `training.png`: the loss curves and the validation scores of a run.
 //!
 //! plotters draws the lines into a pixel buffer; the labels are written with the built-in
-//! bitmap font of [`glyphs`](super::glyphs), so no font needs to be installed.
+//! bitmap font of [`glyphs`](crate::glyphs), so no font needs to be installed.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 use plotters::style::RGBColor;
 
-use super::glyphs::{GLYPH_HEIGHT, draw_text, text_width};
+use crate::glyphs::{GLYPH_HEIGHT, draw_text, text_width};
 use crate::train::EpochMetrics;
 
 const WIDTH: u32 = 1000;

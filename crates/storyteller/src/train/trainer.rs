@@ -283,6 +283,13 @@ fn feature_grid(features: &FeatureCache, kind: DecoderKind) -> Result<usize> {
              trains on pooled features: extract without --grid, or train --decoder show-attend-tell",
             features.path().display(),
         ))),
+        DecoderKind::ShowAttendTell if regions == 1 => {
+            Err(StorytellerError::NoTrainingData(format!(
+                "{} holds pooled features (one vector per image); the show-attend-tell decoder \
+                 attends over a grid of regions: extract with --grid G (2 or more)",
+                features.path().display(),
+            )))
+        }
         _ if grid * grid != regions => Err(StorytellerError::NoTrainingData(format!(
             "{} holds {regions} regions per image, not a square grid",
             features.path().display(),
