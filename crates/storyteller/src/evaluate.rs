@@ -101,7 +101,9 @@ pub fn evaluate_with_progress(
     // Typed comparison: the cache stores the settings as JSON, and comparing JSON numbers
     // after an f32 -> f64 round trip never matched.
     let usable_cache = features.filter(|cache| {
-        cache.regions() == 1
+        let grid = captioner.decoder().grid();
+        cache.regions() == grid * grid
+            && cache.width() == captioner.decoder().d_feature()
             && cache.key().encoder == captioner.config().encoder.hash
             && serde_json::from_str::<PreprocessConfig>(&cache.key().preprocess)
                 .ok()
@@ -197,7 +199,7 @@ fn from_cache<'a>(
     cache: &FeatureCache,
     chunk: &'a [ImageItem],
 ) -> (Vec<&'a ImageItem>, Option<Tensor<2>>) {
-    let width = cache.width();
+    let width = cache.row_len();
     let items: Vec<&ImageItem> = chunk
         .iter()
         .filter(|i| cache.index_of(&i.id).is_some())

@@ -680,3 +680,107 @@ fn spatial_features_in_f16_are_the_encoders_grid_and_pooled_training_refuses_the
     .unwrap_err();
     assert!(err.to_string().contains("spatial features"), "{err}");
 }
+
+#[test]
+fn an_attention_model_resumes_exactly_and_shows_where_it_looked() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let encoder = storyteller::Encoder::load(f.out.join("encoder.bpk"), &device).unwrap();
+    let pooled = FeatureCache::open(f.out.join("features.safetensors")).unwrap();
+    let preprocess: storyteller::PreprocessConfig =
+        serde_json::from_str(&pooled.key().preprocess).unwrap();
+    let dataset = Flickr30k::open(f.out.join("dataset")).unwrap();
+    let images: Vec<(String, PathBuf)> = dataset
+        .images()
+        .iter()
+        .map(|i| (i.id.clone(), i.path.clone()))
+        .collect();
+    let path = dir.path().join("grid.safetensors");
+    let options = storyteller::ExtractOptions {
+        grid: Some(2),
+        ..Default::default()
+    };
+    storyteller::extract_features(
+        &encoder,
+        &images,
+        &preprocess,
+        &path,
+        &options,
+        &device,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let grid = FeatureCache::open(&path).unwrap();
+    let config = tiny_train()
+        .with_kind(storyteller::DecoderKind::ShowAttendTell)
+        .with_d_attention(16);
+    let run = |out: &Path, resume: bool, stop_after: Option<usize>| {
+        train(
+            &config,
+            TrainOptions {
+                dataset: &dataset,
+                features: &grid,
+                encoder: EncoderRef {
+                    weights: f.out.join("encoder.bpk"),
+                    hash: grid.key().encoder.clone(),
+                },
+                out_dir: out,
+                resume,
+                overwrite: false,
+                data_parallel: Vec::new(),
+                reduction: Default::default(),
+                stop_after,
+                progress: false,
+            },
+            &device,
+        )
+        .unwrap()
+    };
+    let (interrupted, straight) = (dir.path().join("interrupted"), dir.path().join("straight"));
+    assert_eq!(run(&interrupted, false, Some(1)).epochs, 1);
+    let resumed = run(&interrupted, true, None);
+    let uninterrupted = run(&straight, false, None);
+    let losses = |s: &TrainSummary| s.history.iter().map(|m| m.train_loss).collect::<Vec<_>>();
+    assert_eq!(resumed.epochs, 3);
+    assert_eq!(losses(&resumed), losses(&uninterrupted));
+    let weights = |dir: &Path| {
+        let files = ModelFiles::load(dir, &device).unwrap();
+        assert_eq!(
+            files.config.kind(),
+            storyteller::DecoderKind::ShowAttendTell
+        );
+        let storyteller::Decoder::ShowAttendTell(decoder) = files.decoder else {
+            panic!("an attention model");
+        };
+        decoder
+            .fc
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(weights(&interrupted), weights(&straight));
+
+    // Captions come with one map of grid² weights per word, each summing to 1.
+    let captioner = Captioner::load(&straight, &device).unwrap();
+    let image = storyteller::decode_image(&images[0].1).unwrap();
+    let ranked = captioner
+        .ranked_with_attention(std::slice::from_ref(&image), captioner.search())
+        .unwrap();
+    let best = &ranked[0][0];
+    let maps = best.attention.as_ref().expect("attention maps");
+    assert_eq!(maps.grid, 2);
+    assert_eq!(maps.weights.len(), best.tokens.len());
+    for row in &maps.weights {
+        let sum: f32 = row.iter().sum();
+        assert!(row.len() == 4 && (sum - 1.0).abs() < 1e-4, "{row:?}");
+    }
+    // The same captions as without maps.
+    let plain = captioner
+        .ranked(std::slice::from_ref(&image), captioner.search())
+        .unwrap();
+    assert_eq!(plain[0][0].tokens, best.tokens);
+}

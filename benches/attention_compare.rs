@@ -1,0 +1,140 @@
+//! Times the Show, Attend and Tell decoder: training steps and greedy / beam-3 search.
+//!
+//! Run by `benches/attention_vs_torch.py`, which times the same decoder in PyTorch (the
+//! tutorial's layout) on the same shapes in the same run, alternating, and prints the ratio:
+//!
+//! ```text
+//! attention-compare PART BATCHES RUNS     # PART: train, greedy or beam3; e.g. train 8,32 3
+//! ```
+//!
+//! Prints one JSON line per batch size: `part`, `batch`, the median `s_per_batch` of `RUNS`
+//! timed runs after one warm-up run, and `captions_per_s`. Shapes (the Python side uses the
+//! same): 2048-d features on a 7x7 grid, 512-d embedding, attention and LSTM, 8,000 tokens,
+//! captions of 20 tokens, searches of 20 steps (`<end>` is made unreachable so every search
+//! runs them all), random weights.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use serde_json::json;
+use storyteller_decoder::AttentionDecoderConfig;
+use storyteller_decoder::train::{CaptionBatch, OptimizerConfig, TrainStep};
+use storyteller_search::{BeamSearch, GreedySearch, Search};
+
+const D_FEATURE: usize = 2048;
+const GRID: usize = 7;
+const D_EMBED: usize = 512;
+const D_ATTENTION: usize = 512;
+const D_HIDDEN: usize = 512;
+const VOCAB: usize = 8000;
+const STEPS: usize = 20;
+const END: usize = 2;
+
+fn median_seconds(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?; // warm-up
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn config() -> AttentionDecoderConfig {
+    AttentionDecoderConfig::new(VOCAB)
+        .with_d_feature(D_FEATURE)
+        .with_grid(GRID)
+        .with_d_embed(D_EMBED)
+        .with_d_attention(D_ATTENTION)
+        .with_d_hidden(D_HIDDEN)
+}
+
+fn features(batch: usize, device: &Device) -> Tensor<2> {
+    Tensor::random(
+        [batch, GRID * GRID * D_FEATURE],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    )
+}
+
+fn tokens(batch: usize, device: &Device) -> Tensor<2, Int> {
+    Tensor::random(
+        [batch, STEPS],
+        Distribution::Uniform(4.0, VOCAB as f64),
+        device,
+    )
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, part, batches, runs] = args.as_slice() else {
+        bail!("usage: attention-compare train|greedy|beam3 BATCHES RUNS   (e.g. train 8,32 3)");
+    };
+    let runs: usize = runs.parse().context("RUNS must be a number")?;
+    let batches: Vec<usize> = batches
+        .split(',')
+        .map(|b| b.trim().parse().context("BATCHES: comma-separated numbers"))
+        .collect::<Result<_>>()?;
+    let device = Device::flex();
+    device.seed(0);
+    for batch in batches {
+        let seconds = match part.as_str() {
+            "train" => {
+                let device = device.clone().autodiff();
+                let mut decoder = config().init(&device)?;
+                let mut step = TrainStep::new(&OptimizerConfig::new().with_clip_norm(None), 0);
+                let data = CaptionBatch {
+                    features: features(batch, &device),
+                    inputs: tokens(batch, &device),
+                    targets: tokens(batch, &device),
+                };
+                median_seconds(runs, || {
+                    let (next, _) =
+                        step.step_sharded(decoder.clone(), std::slice::from_ref(&data), 1e-3);
+                    // Wait for the step's last kernel: read one weight back.
+                    let _ = next
+                        .fc
+                        .bias
+                        .as_ref()
+                        .map(|b| b.val().slice([0..1]).into_data());
+                    decoder = next;
+                    Ok(())
+                })?
+            }
+            "greedy" | "beam3" => {
+                let mut decoder = config().init(&device)?;
+                let bias = decoder.fc.bias.as_ref().context("fc has a bias")?.val();
+                let unreachable =
+                    bias.slice_assign([END..END + 1], Tensor::full([1], -1e9, &device));
+                decoder.fc.bias = Some(Param::from_tensor(unreachable));
+                let search: Search = if part == "greedy" {
+                    GreedySearch::new().with_max_len(STEPS).into()
+                } else {
+                    BeamSearch::new().with_width(3).with_max_len(STEPS).into()
+                };
+                let input = features(batch, &device);
+                median_seconds(runs, || {
+                    let ranked = search.search(&decoder, input.clone())?;
+                    anyhow::ensure!(ranked.iter().all(|r| r[0].tokens.len() == STEPS));
+                    Ok(())
+                })?
+            }
+            other => bail!("PART must be train, greedy or beam3, not {other:?}"),
+        };
+        println!(
+            "{}",
+            json!({
+                "part": part,
+                "batch": batch,
+                "s_per_batch": seconds,
+                "captions_per_s": batch as f64 / seconds,
+            })
+        );
+    }
+    Ok(())
+}
