@@ -101,7 +101,7 @@ fn main() -> Result<()> {
                         .fc
                         .bias
                         .as_ref()
-                        .map(|b| b.val().slice([0..1]).into_data());
+                        .map(|b| b.val().narrow(0, 0, 1).into_data());
                     decoder = next;
                     Ok(())
                 })?
@@ -109,9 +109,12 @@ fn main() -> Result<()> {
             "greedy" | "beam3" => {
                 let mut decoder = config().init(&device)?;
                 let bias = decoder.fc.bias.as_ref().context("fc has a bias")?.val();
-                let unreachable =
-                    bias.slice_assign([END..END + 1], Tensor::full([1], -1e9, &device));
-                decoder.fc.bias = Some(Param::from_tensor(unreachable));
+                let mut values = bias.into_data().convert::<f32>().try_into_vec::<f32>()?;
+                values[END] = -1e9;
+                decoder.fc.bias = Some(Param::from_tensor(Tensor::from_data(
+                    TensorData::new(values, [VOCAB]),
+                    &device,
+                )));
                 let search: Search = if part == "greedy" {
                     GreedySearch::new().with_max_len(STEPS).into()
                 } else {

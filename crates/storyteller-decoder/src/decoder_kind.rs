@@ -95,6 +95,9 @@ impl From<AttentionDecoderConfig> for DecoderConfig {
 }
 
 /// A decoder of any family.
+// Variants hold tensor handles, a few kilobytes moved a few times per step against
+// milliseconds of tensor work; boxing would not pay (and Module is not derived for Box).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Decoder {
     /// Show and Tell.
@@ -104,6 +107,7 @@ pub enum Decoder {
 }
 
 /// The search state of a [`Decoder`].
+#[allow(clippy::large_enum_variant)] // as for `Decoder`
 #[derive(Debug, Clone)]
 pub enum StepState {
     /// Show and Tell's.
