@@ -358,6 +358,73 @@ mod tests {
         assert!(worst < 1e-5, "sharded training drifted by {worst}");
     }
 
+    /// The attention decoder's regulariser is a mean over images: shards weigh it by their
+    /// share of the images (and the cross-entropy by their share of the targets), so two
+    /// shards of unequal caption lengths update as the whole batch does.
+    #[test]
+    fn sharded_attention_step_equals_the_single_device_step() {
+        let device = Device::flex().autodiff();
+        let config = crate::AttentionDecoderConfig::new(10)
+            .with_d_feature(3)
+            .with_grid(2)
+            .with_d_embed(4)
+            .with_d_attention(5)
+            .with_d_hidden(6)
+            .with_dropout(0.0)
+            .with_alpha_c(0.5);
+        let decoder = config.init(&device).unwrap().materialized();
+        let values: Vec<f32> = (0..36).map(|i| ((i * 7) % 11) as f32 / 11.0 - 0.4).collect();
+        let features = Tensor::<2>::from_data(TensorData::new(values, [3, 12]), &device);
+        let tokens = |v: Vec<i64>, n: usize, t: usize| {
+            Tensor::<2, Int>::from_data(TensorData::new(v, [n, t]), &device)
+        };
+        let whole = CaptionBatch {
+            features: features.clone(),
+            inputs: tokens(vec![1, 5, 6, 0, 1, 7, 8, 9, 1, 4, 0, 0], 3, 4),
+            targets: tokens(vec![5, 6, 2, 0, 7, 8, 9, 2, 4, 2, 0, 0], 3, 4),
+        };
+        let shards = [
+            CaptionBatch {
+                features: features.clone().narrow(0, 0, 1),
+                inputs: tokens(vec![1, 5, 6], 1, 3),
+                targets: tokens(vec![5, 6, 2], 1, 3),
+            },
+            CaptionBatch {
+                features: features.narrow(0, 1, 2),
+                inputs: tokens(vec![1, 7, 8, 9, 1, 4, 0, 0], 2, 4),
+                targets: tokens(vec![7, 8, 9, 2, 4, 2, 0, 0], 2, 4),
+            },
+        ];
+        let (mut single, mut sharded) = (decoder.clone(), decoder);
+        let (mut a, mut b) = (
+            TrainStep::new(&OptimizerConfig::new(), 0),
+            TrainStep::new(&OptimizerConfig::new(), 0),
+        );
+        for _ in 0..3 {
+            let (next, loss_a) = a.step(single, &whole, 1e-2);
+            single = next;
+            let (next, loss_b) = b.step_sharded(sharded, &shards, 1e-2);
+            sharded = next;
+            let loss_b = loss_b.into_scalar::<f32>();
+            assert!((loss_a - loss_b).abs() < 1e-5, "{loss_a} vs {loss_b}");
+        }
+        let values = |d: &crate::AttentionDecoder| {
+            d.attention
+                .encoder_att
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let worst = values(&single)
+            .iter()
+            .zip(values(&sharded))
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "sharded training drifted by {worst}");
+    }
+
     #[test]
     fn masked_loss_ignores_padding() {
         let device = Device::flex();
