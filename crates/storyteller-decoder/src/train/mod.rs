@@ -373,7 +373,9 @@ mod tests {
             .with_dropout(0.0)
             .with_alpha_c(0.5);
         let decoder = config.init(&device).unwrap().materialized();
-        let values: Vec<f32> = (0..36).map(|i| ((i * 7) % 11) as f32 / 11.0 - 0.4).collect();
+        let values: Vec<f32> = (0..36)
+            .map(|i| ((i * 7) % 11) as f32 / 11.0 - 0.4)
+            .collect();
         let features = Tensor::<2>::from_data(TensorData::new(values, [3, 12]), &device);
         let tokens = |v: Vec<i64>, n: usize, t: usize| {
             Tensor::<2, Int>::from_data(TensorData::new(v, [n, t]), &device)
