@@ -13,12 +13,13 @@
 //! captions of 20 tokens, searches of 20 steps (`<end>` is made unreachable so every search
 //! runs them all), random weights.
 
-use std::time::Instant;
+mod median;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use median::median_seconds;
 use serde_json::json;
 use storyteller_decoder::AttentionDecoderConfig;
 use storyteller_decoder::train::{CaptionBatch, OptimizerConfig, TrainStep};
@@ -32,18 +33,6 @@ const D_HIDDEN: usize = 512;
 const VOCAB: usize = 8000;
 const STEPS: usize = 20;
 const END: usize = 2;
-
-fn median_seconds(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    f()?; // warm-up
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        f()?;
-        times.push(start.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
-}
 
 fn config() -> AttentionDecoderConfig {
     AttentionDecoderConfig::new(VOCAB)

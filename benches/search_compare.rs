@@ -11,28 +11,16 @@
 //! `s_per_batch` of `RUNS` timed runs after one warm-up run, and `captions_per_s`. Every
 //! caption runs all 20 steps, as in the anchor.
 
+mod median;
 mod search_lstm;
-
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use median::median_seconds;
 use search_lstm::{AnchorDecoder, D_FEATURE, MAX_LEN};
 use serde_json::json;
 use storyteller_search::{BeamSearch, GreedySearch, Search};
-
-fn median_seconds(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    f()?; // warm-up
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        f()?;
-        times.push(start.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
-}
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();

@@ -113,26 +113,9 @@ impl CaptionDecoder {
     /// # Panics
     /// When `mean` or `std` is not `d_feature` long.
     pub fn set_feature_statistics(mut self, mean: &[f32], std: &[f32]) -> Self {
-        let d = self.d_feature();
-        assert!(
-            mean.len() == d && std.len() == d,
-            "feature statistics must have {d} values"
-        );
         let device = self.feature_mean.device();
-        let scale: Vec<f32> = std
-            .iter()
-            .map(|s| if *s > 1e-6 { 1.0 / s } else { 1.0 })
-            .collect();
-        self.feature_mean = Param::from_tensor(Tensor::from_data(
-            burn::tensor::TensorData::new(mean.to_vec(), [d]),
-            &device,
-        ))
-        .set_require_grad(false);
-        self.feature_scale = Param::from_tensor(Tensor::from_data(
-            burn::tensor::TensorData::new(scale, [d]),
-            &device,
-        ))
-        .set_require_grad(false);
+        (self.feature_mean, self.feature_scale) =
+            crate::weights::standardisation(mean, std, self.d_feature(), &device);
         self
     }
 

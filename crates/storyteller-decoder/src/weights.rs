@@ -210,6 +210,33 @@ impl CaptionDecoder {
     }
 }
 
+/// The frozen `(mean, scale)` parameters that standardise `d`-wide features:
+/// `scale = 1 / std`, or 1 where the deviation is below 1e-6 (those dimensions are only
+/// centred).
+///
+/// # Panics
+/// When `mean` or `std` is not `d` long.
+pub(crate) fn standardisation(
+    mean: &[f32],
+    std: &[f32],
+    d: usize,
+    device: &Device,
+) -> (Param<Tensor<1>>, Param<Tensor<1>>) {
+    assert!(
+        mean.len() == d && std.len() == d,
+        "feature statistics must have {d} values"
+    );
+    let scale: Vec<f32> = std
+        .iter()
+        .map(|s| if *s > 1e-6 { 1.0 / s } else { 1.0 })
+        .collect();
+    let vector = |values: Vec<f32>| {
+        Param::from_tensor(Tensor::from_data(TensorData::new(values, [d]), device))
+            .set_require_grad(false)
+    };
+    (vector(mean.to_vec()), vector(scale))
+}
+
 /// A module's weights in Burn's record format (burnpack).
 pub(crate) fn record_bytes<M: Module>(module: &M) -> Result<Vec<u8>, DecoderError> {
     let bytes = module

@@ -3,7 +3,7 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 
 use crate::attention::{AttentionDecoderConfig, SoftAttention};
 use crate::{DecoderError, LstmCell};
@@ -98,22 +98,9 @@ impl AttentionDecoder {
     /// # Panics
     /// When `mean` or `std` is not `d_feature` long.
     pub fn set_feature_statistics(mut self, mean: &[f32], std: &[f32]) -> Self {
-        let d = self.d_feature();
-        assert!(
-            mean.len() == d && std.len() == d,
-            "feature statistics must have {d} values"
-        );
         let device = self.feature_mean.device();
-        let scale: Vec<f32> = std
-            .iter()
-            .map(|s| if *s > 1e-6 { 1.0 / s } else { 1.0 })
-            .collect();
-        let vector = |values: Vec<f32>| {
-            Param::from_tensor(Tensor::from_data(TensorData::new(values, [d]), &device))
-                .set_require_grad(false)
-        };
-        self.feature_mean = vector(mean.to_vec());
-        self.feature_scale = vector(scale);
+        (self.feature_mean, self.feature_scale) =
+            crate::weights::standardisation(mean, std, self.d_feature(), &device);
         self
     }
 
@@ -356,7 +343,7 @@ impl AttentionState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, TensorData};
 
     fn config() -> AttentionDecoderConfig {
         AttentionDecoderConfig::new(12)
