@@ -11,6 +11,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde_json::Value;
 use storyteller_decoder::attention::{AttentionDecoder, load_tutorial};
 use storyteller_search::{BeamSearch, GreedySearch};
+use storyteller_test_support::compare::max_abs_difference as worst;
 
 /// Our vocabulary puts `<pad>`, `<start>`, `<end>`, `<unk>` first, then the tutorial's words
 /// in its index order.
@@ -137,14 +138,6 @@ impl Reference {
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
-}
-
-fn worst(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]

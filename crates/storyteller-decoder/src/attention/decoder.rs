@@ -344,6 +344,7 @@ impl AttentionState {
 mod tests {
     use super::*;
     use burn::tensor::{Distribution, TensorData};
+    use storyteller_test_support::compare::max_abs_difference as worst;
 
     fn config() -> AttentionDecoderConfig {
         AttentionDecoderConfig::new(12)
@@ -356,14 +357,6 @@ mod tests {
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    fn worst(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
     }
 
     fn inputs(device: &Device) -> (Tensor<2>, Tensor<2, Int>) {

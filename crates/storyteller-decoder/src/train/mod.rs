@@ -419,11 +419,10 @@ mod tests {
                 .try_to_vec::<f32>()
                 .unwrap()
         };
-        let worst = values(&single)
-            .iter()
-            .zip(values(&sharded))
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
+        let worst = storyteller_test_support::compare::max_abs_difference(
+            &values(&sharded),
+            &values(&single),
+        );
         assert!(worst < 1e-5, "sharded training drifted by {worst}");
     }
 

@@ -240,35 +240,31 @@ impl<'a> Prepared<'a> {
     fn init_decoder(&self, device: &Device) -> Result<Decoder> {
         let features = self.features;
         let (mean, std) = feature_statistics(features, &self.examples.rows);
-        let decoder = match &self.decoder_config {
-            DecoderConfig::ShowTell(config) => config.init(device)?.materialized(),
-            DecoderConfig::ShowAttendTell(config) => {
+        match &self.decoder_config {
+            DecoderConfig::ShowTell(config) => {
                 let decoder = config.init(device)?.materialized();
-                return Ok(Decoder::ShowAttendTell(
-                    decoder.set_feature_statistics(&mean, &std),
-                ));
+                Ok(Decoder::ShowTell(match config.d_whitened {
+                    // Whitening divides by the principal components' spread: centre only.
+                    Some(k) => {
+                        let (matrix, _) = whitening(features, &self.examples.rows, &mean, k);
+                        decoder
+                            .set_feature_statistics(&mean, &vec![1.0; mean.len()])
+                            .set_feature_whitening(&matrix)
+                    }
+                    None => decoder.set_feature_statistics(&mean, &std),
+                }))
             }
-            other => {
-                return Err(StorytellerError::NoTrainingData(format!(
-                    "this version cannot train a {} decoder",
-                    other.kind()
-                )));
-            }
-        };
-        let d_whitened = match &self.decoder_config {
-            DecoderConfig::ShowTell(config) => config.d_whitened,
-            _ => None,
-        };
-        Ok(Decoder::ShowTell(match d_whitened {
-            // Whitening divides by the principal components' spread: centre only.
-            Some(k) => {
-                let (matrix, _) = whitening(features, &self.examples.rows, &mean, k);
-                decoder
-                    .set_feature_statistics(&mean, &vec![1.0; mean.len()])
-                    .set_feature_whitening(&matrix)
-            }
-            None => decoder.set_feature_statistics(&mean, &std),
-        }))
+            DecoderConfig::ShowAttendTell(config) => Ok(Decoder::ShowAttendTell(
+                config
+                    .init(device)?
+                    .materialized()
+                    .set_feature_statistics(&mean, &std),
+            )),
+            other => Err(StorytellerError::NoTrainingData(format!(
+                "this version cannot train a {} decoder",
+                other.kind()
+            ))),
+        }
     }
 }
 
