@@ -26,7 +26,8 @@ Our side is `attention-compare` (benches/attention_compare.rs):
 
     attention-compare PART BATCHES RUNS      # one JSON line per batch size
 
-For each part and batch size the two sides run alternately --rounds times (who goes first
+The harness is benches/side_by_side.py (shared with transformer_vs_torch.py): for each part
+and batch size the two sides run alternately --rounds times (who goes first
 swaps every round), each round timing the median of --runs runs after one warm-up run.
 The table gives each side's median over the rounds with its min-max across rounds, and
 ours/pytorch in captions/s (> 1: ours faster) with its range over the rounds' ratios. Both
@@ -38,19 +39,15 @@ sides use every core (torch.set_num_threads(os.cpu_count()), rayon's default poo
         [--runs 3] [--rounds 3] [--out benches/results/attention-cpu.txt]
     python benches/attention_vs_torch.py --torch-only --batches 2 --runs 1 --rounds 1
 """
-import argparse
-import datetime
-import json
-import os
 import pathlib
-import platform
-import shlex
-import subprocess
 import sys
-import time
 
 import torch
 import torch.nn as nn
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import side_by_side  # noqa: E402
+from side_by_side import median_seconds  # noqa: E402
 
 # Shapes: must equal benches/attention_compare.rs.
 D_FEATURE = 2048  # F
@@ -125,21 +122,6 @@ class DecoderWithAttention(nn.Module):
             hidden.append(h)
             alphas.append(alpha)
         return self.logits(torch.stack(hidden, dim=1)), torch.stack(alphas, dim=1)
-
-
-def median(values):
-    """The middle value; the upper one of the two for an even count, as attention_compare.rs."""
-    return sorted(values)[len(values) // 2]
-
-
-def median_seconds(fn, runs):
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return median(times)
 
 
 def features(batch):
@@ -235,103 +217,18 @@ def torch_seconds(part, batch, runs):
     return time_train(batch, runs) if part == "train" else time_search(part, batch, runs)
 
 
-def rust_seconds(binary, part, batch, runs, env):
-    cmd = [binary, part, str(batch), str(runs)]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if res.returncode != 0:
-        sys.exit(f"{shlex.join(cmd)} failed (exit {res.returncode}):\n{res.stderr}")
-    lines = [json.loads(l) for l in res.stdout.splitlines() if l.startswith("{")]
-    found = [r for r in lines if r.get("part") == part and r.get("batch") == batch]
-    if len(found) != 1:
-        sys.exit(f"{shlex.join(cmd)}: expected one JSON line for {part} at batch {batch}, got:\n{res.stdout}")
-    return found[0]["s_per_batch"]
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), None) or platform.processor()
-    except OSError:
-        return platform.processor() or platform.machine()
-
-
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=BUILD)
-    p.add_argument("--parts", default=",".join(PARTS), help="comma-separated: train, greedy, beam3")
-    p.add_argument("--batches", default="8,32", help="comma-separated batch sizes")
-    p.add_argument("--runs", type=int, default=3, help="timed runs per side and round, after one warm-up run")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per part and batch size")
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/storyteller/target"))
-    p.add_argument("--rust-bin", default=os.path.join(target, "release", "attention-compare"))
-    p.add_argument("--out", help="also write the table here, e.g. benches/results/attention-cpu.txt")
-    p.add_argument("--threads", type=int, default=0, help="threads for both sides (0: all cores)")
-    p.add_argument("--torch-only", action="store_true", help="time the PyTorch side alone (a smoke test)")
-    a = p.parse_args()
-    parts = [s.strip() for s in a.parts.split(",") if s.strip()]
-    if bad := [s for s in parts if s not in PARTS]:
-        p.error(f"--parts: unknown {bad}; choose from {', '.join(PARTS)}")
-    batches = [int(b) for b in a.batches.split(",")]
-    if a.runs < 1 or a.rounds < 1 or min(batches) < 1:
-        p.error("--runs, --rounds and the batch sizes must be at least 1")
-    if not a.torch_only and not (os.path.isfile(a.rust_bin) and os.access(a.rust_bin, os.X_OK)):
-        sys.exit(f"{a.rust_bin} not found; build it first:\n    {BUILD}\n(or pass --rust-bin PATH, or --torch-only)")
-
-    threads = a.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    env = dict(os.environ)
-    if a.threads:
-        env["RAYON_NUM_THREADS"] = str(a.threads)  # Flex and its gemm run on rayon's pool
-
-    sides = ["torch"] if a.torch_only else ["torch", "rust"]
-    results = {}  # (part, batch) -> {side: [captions/s of each round]}
-    for part in parts:
-        for batch in batches:
-            rates = {side: [] for side in sides}
-            for round_ in range(a.rounds):
-                for side in sides if round_ % 2 == 0 else sides[::-1]:
-                    if side == "torch":
-                        s = torch_seconds(part, batch, a.runs)
-                    else:
-                        s = rust_seconds(a.rust_bin, part, batch, a.runs, env)
-                    rates[side].append(batch / s)
-                    print(json.dumps({"impl": side, "part": part, "batch": batch, "round": round_,
-                                      "s_per_batch": s, "captions_per_s": batch / s}), flush=True)
-            results[(part, batch)] = rates
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    command = shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
-    lines = [
-        f"# Show, Attend and Tell decoder, captions/s, CPU: {cpu_model()}, nproc {os.cpu_count()} (shared)",
-        f"# {now:%Y-%m-%d %H:%M} UTC; torch {torch.__version__} ({torch.get_num_threads()} threads); "
-        f"ours: Burn Flex ({env.get('RAYON_NUM_THREADS', 'all')} rayon threads)",
-        f"# F {D_FEATURE}, R {REGIONS} ({GRID}x{GRID}), E {D_EMBED}, A {D_ATTENTION}, H {D_HIDDEN}, V {VOCAB}, "
-        f"T {STEPS}; beam width {BEAM_WIDTH}; random weights",
-        f"# {a.rounds} alternating rounds of the median of {a.runs} runs after one warm-up; "
-        "each side: median over the rounds [min-max]; ours/pytorch: ratio of the medians [range of the rounds' ratios]",
-        f"# command: {command}",
-        f"# load average at the end: {os.getloadavg()[0]:.2f} (other processes share these cores)",
-        "",
-    ]
-    header = f"{'part':<7} {'batch':>5} {'pytorch /s':>10} {'[min-max]':>17}"
-    if not a.torch_only:
-        header += f" {'ours /s':>10} {'[min-max]':>17} {'ours/pytorch':>12} {'[range]':>13}"
-    lines.append(header)
-    for (part, batch), rates in results.items():
-        t = rates["torch"]
-        row = f"{part:<7} {batch:>5} {median(t):>10.2f} {f'[{min(t):.2f}-{max(t):.2f}]':>17}"
-        if not a.torch_only:
-            r = rates["rust"]
-            ratios = [x / y for x, y in zip(r, t)]
-            row += (f" {median(r):>10.2f} {f'[{min(r):.2f}-{max(r):.2f}]':>17}"
-                    f" {median(r) / median(t):>11.2f}x {f'[{min(ratios):.2f}-{max(ratios):.2f}]':>13}")
-        lines.append(row)
-    text = "\n".join(lines) + "\n"
-    print("\n" + text, end="")
-    if a.out:
-        out = pathlib.Path(a.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        print(f"wrote {out}")
+    side_by_side.main(
+        description=__doc__.splitlines()[0],
+        title="Show, Attend and Tell decoder",
+        shapes=f"F {D_FEATURE}, R {REGIONS} ({GRID}x{GRID}), E {D_EMBED}, A {D_ATTENTION}, H {D_HIDDEN}, "
+        f"V {VOCAB}, T {STEPS}; beam width {BEAM_WIDTH}; random weights",
+        binary="attention-compare",
+        build=BUILD,
+        parts=PARTS,
+        torch_seconds=torch_seconds,
+        example_out="benches/results/attention-cpu.txt",
+    )
 
 
 if __name__ == "__main__":

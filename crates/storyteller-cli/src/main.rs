@@ -39,6 +39,8 @@ enum Command {
     Caption(commands::caption::CaptionArgs),
     /// Score a model on a dataset split with every metric, greedy and beam search.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// Train every decoder family on the same features and compare quality, grounding, speed and memory.
+    Bench(commands::bench::BenchArgs),
     /// torchvision's ResNet weights: fetch them into the cache, list them.
     Weights(commands::weights::WeightsArgs),
     /// The captioning web app and its JSON API (docs/serve.md).
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Import(args) => commands::import::run(&args),
         Command::Caption(args) => commands::caption::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
         Command::Weights(args) => commands::weights::run(&args),
         Command::Serve(args) => serve::run(&args),
     };

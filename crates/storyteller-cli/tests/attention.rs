@@ -4,46 +4,14 @@
 //! map. A seeded random ResNet-50 on 64 px crops (a 2x2 last map) stands in for pretrained
 //! weights.
 
+mod common;
 mod server;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
 
-use burn::tensor::Device;
+use common::{path, random_encoder, storyteller, succeed};
 use serde_json::Value;
-use storyteller_encoder::ResNetConfig;
-
-fn storyteller(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_storyteller"))
-        .args(args)
-        .output()
-        .expect("the storyteller binary runs")
-}
-
-fn succeed(args: &[&str]) -> Output {
-    let run = storyteller(args);
-    assert!(
-        run.status.success(),
-        "storyteller {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    run
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn random_encoder(out: &Path) {
-    let device = Device::flex();
-    device.seed(17);
-    ResNetConfig::resnet50()
-        .init(&device)
-        .save_burnpack(out)
-        .unwrap();
-}
 
 /// Every row of `weights` has `regions` values summing to 1.
 fn check_maps(maps: &Value, words: usize, regions: usize) {
@@ -79,7 +47,7 @@ fn an_attention_model_trains_captions_with_maps_and_serves() {
         "9",
     ]);
     let weights = tmp.path().join("encoder.bpk");
-    random_encoder(&weights);
+    random_encoder(&weights, 17);
     let grid_cache = tmp.path().join("grid.safetensors");
     let extract = |out: &Path, grid: Option<&str>| {
         let mut args = vec![
@@ -219,7 +187,6 @@ fn first_image(dataset: &Path) -> String {
 fn tutorial_files(dir: &Path, words: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
     let (f, e, a, h) = (2048usize, 8usize, 6usize, 10usize);
     let v = words.len() + 4;
-    let mut state: rng::Lcg = rng::Lcg(7);
     let shapes: Vec<(&str, Vec<usize>)> = vec![
         ("attention.encoder_att.weight", vec![a, f]),
         ("attention.encoder_att.bias", vec![a]),
@@ -241,14 +208,71 @@ fn tutorial_files(dir: &Path, words: &[&str]) -> (std::path::PathBuf, std::path:
         ("fc.weight", vec![v, h]),
         ("fc.bias", vec![v]),
     ];
+    random_state_dict(dir, &shapes, words, 7)
+}
+
+/// A Transformer captioner's state dict in `nn.TransformerDecoder`'s layout (2048-d
+/// regions of a 2x2 grid, width 8, 2 heads, 1 layer) with random weights, and a word map of
+/// `words`.
+fn transformer_files(dir: &Path, words: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (f, r, d, ff) = (2048usize, 4usize, 8usize, 12usize);
+    let v = words.len() + 4;
+    let mut shapes: Vec<(String, Vec<usize>)> = vec![
+        ("feature_proj.weight".into(), vec![d, f]),
+        ("feature_proj.bias".into(), vec![d]),
+        ("region_embedding.weight".into(), vec![r, d]),
+        ("embedding.weight".into(), vec![v, d]),
+        ("decoder.norm.weight".into(), vec![d]),
+        ("decoder.norm.bias".into(), vec![d]),
+        ("out.weight".into(), vec![v, d]),
+        ("out.bias".into(), vec![v]),
+    ];
+    let layer = "decoder.layers.0";
+    for attention in ["self_attn", "multihead_attn"] {
+        shapes.push((
+            format!("{layer}.{attention}.in_proj_weight"),
+            vec![3 * d, d],
+        ));
+        shapes.push((format!("{layer}.{attention}.in_proj_bias"), vec![3 * d]));
+        shapes.push((format!("{layer}.{attention}.out_proj.weight"), vec![d, d]));
+        shapes.push((format!("{layer}.{attention}.out_proj.bias"), vec![d]));
+    }
+    for (name, shape) in [
+        ("linear1.weight", vec![ff, d]),
+        ("linear1.bias", vec![ff]),
+        ("linear2.weight", vec![d, ff]),
+        ("linear2.bias", vec![d]),
+    ] {
+        shapes.push((format!("{layer}.{name}"), shape));
+    }
+    for norm in ["norm1", "norm2", "norm3"] {
+        shapes.push((format!("{layer}.{norm}.weight"), vec![d]));
+        shapes.push((format!("{layer}.{norm}.bias"), vec![d]));
+    }
+    let shapes: Vec<(&str, Vec<usize>)> = shapes
+        .iter()
+        .map(|(name, shape)| (name.as_str(), shape.clone()))
+        .collect();
+    random_state_dict(dir, &shapes, words, 11)
+}
+
+/// `decoder.safetensors` with uniform random tensors of `shapes`, and `WORDMAP.json`
+/// numbering `words` from 1 with the tutorial's specials after them (`<pad>` 0).
+fn random_state_dict(
+    dir: &Path,
+    shapes: &[(&str, Vec<usize>)],
+    words: &[&str],
+    seed: u64,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut state: rng::Lcg = rng::Lcg(seed);
     let data: Vec<(String, Vec<usize>, Vec<u8>)> = shapes
-        .into_iter()
+        .iter()
         .map(|(name, shape)| {
             let count: usize = shape.iter().product();
             let bytes = (0..count)
                 .flat_map(|_| (state.next() * 0.2).to_le_bytes())
                 .collect();
-            (name.to_owned(), shape, bytes)
+            (name.to_string(), shape.clone(), bytes)
         })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = data
@@ -294,7 +318,7 @@ fn a_tutorial_decoder_imports_and_captions() {
     let words = ["a", "red", "circle", "square", "on", "the", "left"];
     let (state_dict, word_map) = tutorial_files(tmp.path(), &words);
     let weights = tmp.path().join("encoder.bpk");
-    random_encoder(&weights);
+    random_encoder(&weights, 17);
     let model = tmp.path().join("imported");
     let import = |extra: &[&str]| {
         let mut args = vec![
@@ -364,4 +388,67 @@ fn a_tutorial_decoder_imports_and_captions() {
     ]);
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("word map"));
+}
+
+#[test]
+fn a_transformer_decoder_imports_and_captions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let words = ["a", "red", "circle", "square", "on", "the", "left"];
+    let (state_dict, word_map) = transformer_files(tmp.path(), &words);
+    let weights = tmp.path().join("encoder.bpk");
+    random_encoder(&weights, 17);
+    let model = tmp.path().join("imported");
+    let run = succeed(&[
+        "import",
+        "--decoder",
+        "transformer",
+        "--heads",
+        "2",
+        "--state-dict",
+        path(&state_dict),
+        "--word-map",
+        path(&word_map),
+        "--weights",
+        path(&weights),
+        "--image-size",
+        "64",
+        "--out",
+        path(&model),
+        "--json",
+    ]);
+    let summary: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["kind"], "transformer", "{summary}");
+    assert_eq!(summary["grid"], 2, "{summary}");
+    assert_eq!(summary["n_layers"], 1, "{summary}");
+    assert_eq!(summary["tied_output"], false, "{summary}");
+    let image = tmp.path().join("picture.png");
+    image::RgbImage::from_fn(80, 64, |x, y| {
+        image::Rgb([(x * 3) as u8, (y * 4) as u8, 90])
+    })
+    .save(&image)
+    .unwrap();
+    let run = succeed(&["caption", "--model", path(&model), "--json", path(&image)]);
+    let answer: Value = serde_json::from_slice(&run.stdout).unwrap();
+    for word in answer[0]["captions"][0]["tokens"].as_array().unwrap() {
+        let word = word.as_str().unwrap();
+        assert!(words.contains(&word) || word == "<unk>", "{word}");
+    }
+    // Heads that do not divide the width are refused, naming the setting.
+    let run = storyteller(&[
+        "import",
+        "--decoder",
+        "transformer",
+        "--heads",
+        "3",
+        "--state-dict",
+        path(&state_dict),
+        "--word-map",
+        path(&word_map),
+        "--weights",
+        path(&weights),
+        "--out",
+        path(&tmp.path().join("other")),
+    ]);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("n_heads"));
 }

@@ -3,33 +3,11 @@
 //! is refused. Uses a seeded random ResNet-50 on 32 px crops (no fixture needed).
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use burn::tensor::Device;
 use storyteller_data::FeatureCache;
-use storyteller_encoder::ResNetConfig;
 
-fn storyteller(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_storyteller"))
-        .args(args)
-        .output()
-        .expect("the storyteller binary runs")
-}
-
-fn succeed(args: &[&str]) -> Output {
-    let run = storyteller(args);
-    assert!(
-        run.status.success(),
-        "storyteller {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    run
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{path, storyteller, succeed};
 
 fn extract(dataset: &Path, weights: &Path, out: &Path, batch: &str, shard: Option<&str>) {
     let mut args = vec![
@@ -68,12 +46,7 @@ fn shards_merge_into_the_unsharded_cache_and_bad_sets_are_refused() {
         "5",
     ]);
     let weights = tmp.path().join("encoder.bpk");
-    let device = Device::flex();
-    device.seed(11);
-    ResNetConfig::resnet50()
-        .init(&device)
-        .save_burnpack(&weights)
-        .unwrap();
+    common::random_encoder(&weights, 11);
 
     let whole = tmp.path().join("whole.safetensors");
     extract(&dataset, &weights, &whole, "8", None);
@@ -133,11 +106,7 @@ fn shards_merge_into_the_unsharded_cache_and_bad_sets_are_refused() {
     assert!(!out.exists());
 
     let other_weights = tmp.path().join("other.bpk");
-    device.seed(12);
-    ResNetConfig::resnet50()
-        .init(&device)
-        .save_burnpack(&other_weights)
-        .unwrap();
+    common::random_encoder(&other_weights, 12);
     let foreign = tmp.path().join("foreign-1.safetensors");
     extract(&dataset, &other_weights, &foreign, "8", Some("1/3"));
     let run = storyteller(&[

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use storyteller_search::StepDecoder;
 
 use crate::attention::{AttentionDecoder, AttentionDecoderConfig, AttentionState};
+use crate::transformer::{TransformerDecoder, TransformerDecoderConfig, TransformerState};
 use crate::{CaptionDecoder, CaptionDecoderConfig, DecoderError, DecoderState};
 
 /// The hyper-parameters of one decoder family, tagged by its kind.
@@ -23,6 +24,8 @@ pub enum DecoderConfig {
     ShowTell(CaptionDecoderConfig),
     /// The soft-attention LSTM of Show, Attend and Tell over a grid of regions.
     ShowAttendTell(AttentionDecoderConfig),
+    /// A pre-norm Transformer decoder over a grid of regions.
+    Transformer(TransformerDecoderConfig),
 }
 
 impl DecoderConfig {
@@ -31,6 +34,7 @@ impl DecoderConfig {
         match self {
             Self::ShowTell(_) => "show-tell",
             Self::ShowAttendTell(_) => "show-attend-tell",
+            Self::Transformer(_) => "transformer",
         }
     }
 
@@ -39,6 +43,7 @@ impl DecoderConfig {
         match self {
             Self::ShowTell(c) => c.vocab_size,
             Self::ShowAttendTell(c) => c.vocab_size,
+            Self::Transformer(c) => c.vocab_size,
         }
     }
 
@@ -47,6 +52,7 @@ impl DecoderConfig {
         match self {
             Self::ShowTell(c) => c.d_feature,
             Self::ShowAttendTell(c) => c.d_feature,
+            Self::Transformer(c) => c.d_feature,
         }
     }
 
@@ -56,6 +62,7 @@ impl DecoderConfig {
         match self {
             Self::ShowTell(_) => 1,
             Self::ShowAttendTell(c) => c.grid,
+            Self::Transformer(c) => c.grid,
         }
     }
 
@@ -67,6 +74,7 @@ impl DecoderConfig {
         match self {
             Self::ShowTell(c) => c.validate(),
             Self::ShowAttendTell(c) => c.validate(),
+            Self::Transformer(c) => c.validate(),
         }
     }
 
@@ -78,6 +86,7 @@ impl DecoderConfig {
         Ok(match self {
             Self::ShowTell(c) => Decoder::ShowTell(c.init(device)?),
             Self::ShowAttendTell(c) => Decoder::ShowAttendTell(c.init(device)?),
+            Self::Transformer(c) => Decoder::Transformer(c.init(device)?),
         })
     }
 }
@@ -85,6 +94,12 @@ impl DecoderConfig {
 impl From<CaptionDecoderConfig> for DecoderConfig {
     fn from(config: CaptionDecoderConfig) -> Self {
         Self::ShowTell(config)
+    }
+}
+
+impl From<TransformerDecoderConfig> for DecoderConfig {
+    fn from(config: TransformerDecoderConfig) -> Self {
+        Self::Transformer(config)
     }
 }
 
@@ -104,6 +119,8 @@ pub enum Decoder {
     ShowTell(CaptionDecoder),
     /// Show, Attend and Tell.
     ShowAttendTell(AttentionDecoder),
+    /// The Transformer.
+    Transformer(TransformerDecoder),
 }
 
 /// The search state of a [`Decoder`].
@@ -114,6 +131,8 @@ pub enum StepState {
     ShowTell(DecoderState),
     /// Show, Attend and Tell's.
     ShowAttendTell(AttentionState),
+    /// The Transformer's.
+    Transformer(TransformerState),
 }
 
 impl StepState {
@@ -121,7 +140,7 @@ impl StepState {
     /// the first step).
     pub fn attention(&self) -> Option<&Tensor<2>> {
         match self {
-            Self::ShowTell(_) => None,
+            Self::ShowTell(_) | Self::Transformer(_) => None,
             Self::ShowAttendTell(state) => state.alpha.as_ref(),
         }
     }
@@ -133,6 +152,7 @@ impl Decoder {
         match self {
             Self::ShowTell(d) => d.vocab_size(),
             Self::ShowAttendTell(d) => d.vocab_size(),
+            Self::Transformer(d) => d.vocab_size(),
         }
     }
 
@@ -141,6 +161,7 @@ impl Decoder {
         match self {
             Self::ShowTell(d) => d.d_feature(),
             Self::ShowAttendTell(d) => d.d_feature(),
+            Self::Transformer(d) => d.d_feature(),
         }
     }
 
@@ -149,6 +170,7 @@ impl Decoder {
         match self {
             Self::ShowTell(_) => 1,
             Self::ShowAttendTell(d) => d.grid(),
+            Self::Transformer(d) => d.grid(),
         }
     }
 
@@ -158,6 +180,7 @@ impl Decoder {
         match self {
             Self::ShowTell(d) => d.forward(features, tokens),
             Self::ShowAttendTell(d) => d.forward(features, tokens),
+            Self::Transformer(d) => d.forward(features, tokens),
         }
     }
 
@@ -170,6 +193,7 @@ impl Decoder {
     ) -> (Tensor<3>, Option<Tensor<3>>) {
         match self {
             Self::ShowTell(d) => (d.forward(features, tokens), None),
+            Self::Transformer(d) => (d.forward(features, tokens), None),
             Self::ShowAttendTell(d) => {
                 let (logits, alphas) = d.forward_with_attention(features, tokens);
                 (logits, Some(alphas))
@@ -183,6 +207,7 @@ impl Decoder {
         match self {
             Self::ShowTell(d) => Self::ShowTell(d.materialized()),
             Self::ShowAttendTell(d) => Self::ShowAttendTell(d.materialized()),
+            Self::Transformer(d) => Self::Transformer(d.materialized()),
         }
     }
 
@@ -195,6 +220,7 @@ impl Decoder {
         match self {
             Self::ShowTell(d) => d.to_bytes(),
             Self::ShowAttendTell(d) => d.to_bytes(),
+            Self::Transformer(d) => d.to_bytes(),
         }
     }
 
@@ -216,6 +242,9 @@ impl Decoder {
             DecoderConfig::ShowAttendTell(c) => Ok(Self::ShowAttendTell(AttentionDecoder::load(
                 path, c, device,
             )?)),
+            DecoderConfig::Transformer(c) => Ok(Self::Transformer(TransformerDecoder::load(
+                path, c, device,
+            )?)),
         }
     }
 }
@@ -233,6 +262,7 @@ impl StepDecoder for Decoder {
             Self::ShowAttendTell(d) => {
                 StepState::ShowAttendTell(StepDecoder::init_state(d, features))
             }
+            Self::Transformer(d) => StepState::Transformer(StepDecoder::init_state(d, features)),
         }
     }
 
@@ -246,6 +276,10 @@ impl StepDecoder for Decoder {
                 let (log_probs, s) = d.step(tokens, s);
                 (log_probs, StepState::ShowAttendTell(s))
             }
+            (Self::Transformer(d), StepState::Transformer(s)) => {
+                let (log_probs, s) = StepDecoder::step(d, tokens, s);
+                (log_probs, StepState::Transformer(s))
+            }
             _ => panic!("a search state of one decoder kind passed to another"),
         }
     }
@@ -254,6 +288,7 @@ impl StepDecoder for Decoder {
         match state {
             StepState::ShowTell(s) => StepState::ShowTell(s.select_rows(rows)),
             StepState::ShowAttendTell(s) => StepState::ShowAttendTell(s.select_rows(rows)),
+            StepState::Transformer(s) => StepState::Transformer(s.select_rows(rows)),
         }
     }
 }

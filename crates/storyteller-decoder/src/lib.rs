@@ -29,9 +29,11 @@ mod decoder;
 mod decoder_kind;
 mod error;
 mod lstm_cell;
+mod state_dict;
 mod step;
 #[cfg(feature = "train")]
 pub mod train;
+pub mod transformer;
 mod weights;
 
 pub use attention::{AttentionDecoder, AttentionDecoderConfig};
@@ -40,4 +42,5 @@ pub use decoder::{CaptionDecoder, DecoderState};
 pub use decoder_kind::{Decoder, DecoderConfig, StepState};
 pub use error::DecoderError;
 pub use lstm_cell::LstmCell;
+pub use transformer::{TransformerDecoder, TransformerDecoderConfig};
 pub use weights::{PytorchImport, load_pytorch};

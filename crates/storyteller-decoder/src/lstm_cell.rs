@@ -3,6 +3,7 @@
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::activation::sigmoid;
+use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor};
 
 /// An LSTM layer (Hochreiter & Schmidhuber, 1997) laid out as PyTorch's `nn.LSTM` layer:
@@ -56,9 +57,10 @@ impl LstmCell {
     /// - `input`: `[..., d_input]`
     /// - returns `[..., 4·d_hidden]`
     pub fn input_gates<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
-        let weight = self.weight_ih.val().unsqueeze::<D>();
-        let bias = self.bias_ih.val().unsqueeze::<D>();
-        input.matmul(weight) + bias
+        // One [rows, d_input] x [d_input, 4H] product over all leading dimensions: a
+        // broadcast batched matmul would make the backward pass build one weight gradient
+        // per batch row and sum them.
+        linear(input, self.weight_ih.val(), Some(self.bias_ih.val()))
     }
 
     /// One step from precomputed input gates (see [`input_gates`](Self::input_gates)).

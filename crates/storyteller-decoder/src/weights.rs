@@ -273,3 +273,29 @@ pub(crate) fn materialize<M: Module>(module: M) -> M {
     module.visit(&mut Touch);
     module
 }
+
+/// Flattened rows of `grid²` region features to standardised regions,
+/// `(row − mean) · scale` per region: `[batch, grid²·d]` to `[batch, grid², d]`.
+///
+/// # Panics
+/// When a row is not `grid²·d` wide (`family` names the decoder in the message).
+pub(crate) fn standardised_regions(
+    features: Tensor<2>,
+    mean: &Param<Tensor<1>>,
+    scale: &Param<Tensor<1>>,
+    grid: usize,
+    family: &str,
+) -> Tensor<3> {
+    let [batch, width] = features.dims();
+    let d = mean.dims()[0];
+    let regions = grid * grid;
+    assert_eq!(
+        width,
+        regions * d,
+        "{family} over a {grid}x{grid} grid of {d}-d features takes rows of {} values, not {width}",
+        regions * d
+    );
+    let mean = mean.val().detach().reshape([1, 1, d]);
+    let scale = scale.val().detach().reshape([1, 1, d]);
+    (features.reshape([batch, regions, d]) - mean) * scale
+}

@@ -14,6 +14,9 @@ pub enum SearchError {
     /// `max_len` was 0: a caption needs at least one decoding step.
     #[error("max_len must be at least 1 decoding step, got 0")]
     ZeroMaxLen,
+    /// `sync_every` was `Some(0)`: the finished mask must be read every 1 or more steps.
+    #[error("sync_every must be at least 1 step, got 0")]
+    ZeroSyncInterval,
     /// `n_best` was 0: a search must return at least one hypothesis per image.
     #[error("n_best must be at least 1, got 0")]
     ZeroNBest,

@@ -274,20 +274,20 @@ impl Captioner {
     }
 
     /// The encoder's features of preprocessed pixels, as the decoder takes them: the pooled
-    /// feature for Show and Tell, the `grid x grid` regions (flattened per image) for an
-    /// attention decoder.
+    /// feature for Show and Tell (and any decoder over a 1x1 grid), the `grid x grid` regions
+    /// (flattened per image) for attention and Transformer decoders.
     ///
     /// # Shapes
     /// - `pixels`: `[batch, 3, crop, crop]`, normalised as [`preprocess`](Self::preprocess) says
     /// - returns `[batch, grid²·2048]`
     pub fn encode_pixels(&self, pixels: Tensor<4>) -> Tensor<2> {
-        match &self.decoder {
-            Decoder::ShowAttendTell(decoder) => {
-                let regions = self.encoder.forward_grid(pixels, decoder.grid());
+        match self.decoder.grid() {
+            1 => self.encoder.forward(pixels),
+            grid => {
+                let regions = self.encoder.forward_grid(pixels, grid);
                 let [batch, count, d] = regions.dims();
                 regions.reshape([batch, count * d])
             }
-            _ => self.encoder.forward(pixels),
         }
     }
 
@@ -350,21 +350,7 @@ impl Captioner {
         search: &Search,
     ) -> Result<Vec<Vec<Caption>>> {
         let ranked = search.search(&self.decoder, features)?;
-        // Searches drop hypotheses whose scores are NaN: an image left without any, or a
-        // hypothesis scored NaN or infinity, comes from weights that hold them.
-        if let Some(hyps) = ranked.iter().find(|hyps| {
-            hyps.is_empty()
-                || hyps
-                    .iter()
-                    .any(|h| !h.log_prob.is_finite() || !h.score.is_finite())
-        }) {
-            let found = hyps.first().map_or("no caption".to_owned(), |h| {
-                format!("log-probability {}", h.log_prob)
-            });
-            return Err(StorytellerError::NonFinite(format!(
-                "the decoder's scores are not finite numbers ({found}): its weights hold NaN or infinity"
-            )));
-        }
+        check_finite(&ranked)?;
         Ok(ranked
             .iter()
             .map(|hyps| {
@@ -374,4 +360,27 @@ impl Captioner {
             })
             .collect())
     }
+}
+
+/// Refuses search results of a decoder whose weights hold NaN or infinity: searches drop
+/// hypotheses whose scores are NaN, so an image left without any, or a hypothesis scored NaN
+/// or infinity, comes from such weights.
+///
+/// # Errors
+/// [`StorytellerError::NonFinite`], naming what was found.
+pub(crate) fn check_finite(ranked: &[Vec<Hypothesis>]) -> Result<()> {
+    if let Some(hyps) = ranked.iter().find(|hyps| {
+        hyps.is_empty()
+            || hyps
+                .iter()
+                .any(|h| !h.log_prob.is_finite() || !h.score.is_finite())
+    }) {
+        let found = hyps.first().map_or("no caption".to_owned(), |h| {
+            format!("log-probability {}", h.log_prob)
+        });
+        return Err(StorytellerError::NonFinite(format!(
+            "the decoder's scores are not finite numbers ({found}): its weights hold NaN or infinity"
+        )));
+    }
+    Ok(())
 }

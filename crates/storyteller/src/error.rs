@@ -160,6 +160,20 @@ pub enum StorytellerError {
     /// Training data is unusable (no captions, no features for the split, ...).
     #[error("{0}")]
     NoTrainingData(String),
+    /// A benchmark cannot run as asked: an unknown decoder name, features a decoder cannot
+    /// read, or a finished row measured with other settings.
+    #[error("{0}")]
+    Bench(String),
+    /// A training setting is out of range.
+    #[error("training setting {field} = {value}: {reason}")]
+    InvalidTrainSetting {
+        /// The setting.
+        field: &'static str,
+        /// Its value, printed.
+        value: String,
+        /// What it must be.
+        reason: &'static str,
+    },
 }
 
 /// Result with [`StorytellerError`].

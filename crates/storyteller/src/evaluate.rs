@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use storyteller_data::{
-    DecodeLimits, FeatureCache, Flickr30k, GroundingReport, ImageItem, PreprocessConfig,
+    DecodeLimits, FeatureCache, Flickr30k, GroundingReport, ImageItem, PreprocessConfig, Scene,
     SceneTruth, Split, grounding, preprocess_batch,
 };
 use storyteller_metrics::bleu::BleuFlavour;
@@ -16,7 +16,7 @@ use crate::Captioner;
 use crate::error::Result;
 
 /// Images encoded or decoded per batch.
-const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 /// Seed of the scene shuffles that give the grounding metrics' chance levels.
 const GROUNDING_SEED: u64 = 0x5ce7e;
 
@@ -139,48 +139,27 @@ pub fn evaluate_with_progress(
     }
     on_batch(total, total);
 
+    let references = references_of(&scored);
+    let scenes = scenes_of(dataset, &scored)?;
     let mut scores = Vec::with_capacity(searches.len());
-    for (s, (name, _)) in searches.iter().enumerate() {
-        let corpus = Corpus::from_captions(
-            hypotheses[s]
-                .iter()
-                .zip(&scored)
-                .map(|(h, item)| (h.as_str(), item.captions.iter().map(|c| c.raw.as_str()))),
-        )?;
-        scores.push((
-            name.clone(),
-            storyteller_metrics::evaluate(&corpus, BleuFlavour::Coco)?,
-        ));
+    let mut grounding_reports = Vec::new();
+    for ((name, _), captions) in searches.iter().zip(&hypotheses) {
+        let (search_scores, report) = score_captions(captions, &references, scenes.as_deref())?;
+        scores.push((name.clone(), search_scores));
+        grounding_reports.extend(report.map(|report| (name.clone(), report)));
     }
-    // Scored against the scenes only when every scored image has one.
-    let scenes = SceneTruth::load(dataset.root())?.and_then(|truth| {
-        scored
-            .iter()
-            .map(|item| truth.get(&item.id).cloned())
-            .collect::<Option<Vec<_>>>()
-    });
-    let grounding_reports = match &scenes {
-        Some(scenes) => searches
-            .iter()
-            .zip(&hypotheses)
-            .map(|((name, _), captions)| {
-                let pairs: Vec<_> = captions.iter().map(String::as_str).zip(scenes).collect();
-                (name.clone(), grounding(&pairs, GROUNDING_SEED))
-            })
-            .collect(),
-        None => Vec::new(),
-    };
     let per_image = scored
         .iter()
+        .zip(references)
         .enumerate()
-        .map(|(i, item)| ImageCaptions {
+        .map(|(i, (item, references))| ImageCaptions {
             image_id: item.id.clone(),
             captions: searches
                 .iter()
                 .enumerate()
                 .map(|(s, (name, _))| (name.clone(), hypotheses[s][i].clone()))
                 .collect(),
-            references: item.captions.iter().map(|c| c.raw.clone()).collect(),
+            references,
         })
         .collect();
     Ok(Evaluation {
@@ -194,12 +173,67 @@ pub fn evaluate_with_progress(
     })
 }
 
+/// Each image's reference captions, as written.
+pub(crate) fn references_of(items: &[&ImageItem]) -> Vec<Vec<String>> {
+    items
+        .iter()
+        .map(|item| item.captions.iter().map(|c| c.raw.clone()).collect())
+        .collect()
+}
+
+/// Each image's scene (`scenes.json`), when the dataset has scene truth for every one.
+pub(crate) fn scenes_of(dataset: &Flickr30k, items: &[&ImageItem]) -> Result<Option<Vec<Scene>>> {
+    Ok(SceneTruth::load(dataset.root())?.and_then(|truth| {
+        items
+            .iter()
+            .map(|item| truth.get(&item.id).cloned())
+            .collect::<Option<Vec<_>>>()
+    }))
+}
+
+/// Every metric of one caption per image against its references (BLEU in pycocoevalcap's
+/// flavour), and their grounding with chance levels when the images have scenes.
+pub(crate) fn score_captions(
+    captions: &[String],
+    references: &[Vec<String>],
+    scenes: Option<&[Scene]>,
+) -> Result<(Scores, Option<GroundingReport>)> {
+    let corpus = Corpus::from_captions(
+        captions
+            .iter()
+            .zip(references)
+            .map(|(caption, references)| (caption.as_str(), references.iter())),
+    )?;
+    let scores = storyteller_metrics::evaluate(&corpus, BleuFlavour::Coco)?;
+    let report = scenes.map(|scenes| {
+        let pairs: Vec<_> = captions.iter().map(String::as_str).zip(scenes).collect();
+        grounding(&pairs, GROUNDING_SEED)
+    });
+    Ok((scores, report))
+}
+
+/// The cached rows of `items` (each must have one), `[items.len(), row_len]` on `device`.
+pub(crate) fn cached_rows(
+    cache: &FeatureCache,
+    items: &[&ImageItem],
+    device: &Device,
+) -> Tensor<2> {
+    let width = cache.row_len();
+    let mut values = vec![0.0f32; items.len() * width];
+    for (chunk, item) in values.chunks_exact_mut(width).zip(items) {
+        let row = cache
+            .index_of(&item.id)
+            .expect("an image with a cached row");
+        cache.copy_row(row, chunk);
+    }
+    Tensor::from_data(TensorData::new(values, [items.len(), width]), device)
+}
+
 fn from_cache<'a>(
     captioner: &Captioner,
     cache: &FeatureCache,
     chunk: &'a [ImageItem],
 ) -> (Vec<&'a ImageItem>, Option<Tensor<2>>) {
-    let width = cache.row_len();
     let items: Vec<&ImageItem> = chunk
         .iter()
         .filter(|i| cache.index_of(&i.id).is_some())
@@ -207,15 +241,7 @@ fn from_cache<'a>(
     if items.is_empty() {
         return (items, None);
     }
-    let mut values = vec![0.0f32; items.len() * width];
-    for (b, item) in items.iter().enumerate() {
-        let row = cache.index_of(&item.id).expect("filtered above");
-        cache.copy_row(row, &mut values[b * width..(b + 1) * width]);
-    }
-    let tensor = Tensor::from_data(
-        TensorData::new(values, [items.len(), width]),
-        captioner.device(),
-    );
+    let tensor = cached_rows(cache, &items, captioner.device());
     (items, Some(tensor))
 }
 

@@ -1,6 +1,6 @@
 //! A 5×7 bitmap font for labels in the images this crate draws (the training plot, the
 //! attention contact sheet), so that no font needs to be installed on the system. It
-//! covers digits, the lowercase letters, `.` `-` `(` `)` `%` `<` `>`, space, and the
+//! covers digits, the lowercase letters, `.` `-` `(` `)` `%` `/` `<` `>`, space, and the
 //! capitals of the plot's titles.
 
 /// Glyph width and height in font pixels; one column of space separates glyphs.
@@ -25,6 +25,7 @@ const GLYPHS: &[(char, [u8; 7])] = &[
     ('(', [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02]),
     (')', [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08]),
     ('%', [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03]),
+    ('/', [0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x10]),
     (' ', [0x00; 7]),
     ('B', [0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e]),
     ('C', [0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e]),

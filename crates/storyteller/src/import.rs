@@ -1,25 +1,45 @@
-//! Importing models trained elsewhere: the PyTorch Show, Attend and Tell tutorial's
-//! `DecoderWithAttention`.
+//! Importing decoders trained in PyTorch: the Show, Attend and Tell tutorial's
+//! `DecoderWithAttention` and `nn.TransformerDecoder` captioners.
 
 use std::path::Path;
 
 use burn::tensor::Device;
 use storyteller_data::{OutputLock, PreprocessConfig, WordMap};
-use storyteller_decoder::AttentionDecoderConfig;
 use storyteller_decoder::attention::load_tutorial;
+use storyteller_decoder::transformer::load_pytorch_transformer;
+use storyteller_decoder::{Decoder, DecoderConfig};
 
 use crate::error::{Result, StorytellerError, io_error};
 use crate::model_dir::{EncoderRef, ModelConfig, ModelLayout, publish};
 
-/// What [`import_tutorial`] needs.
+/// The PyTorch decoder a `state_dict` holds, with what its weights do not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PytorchDecoder {
+    /// The Show, Attend and Tell tutorial's `DecoderWithAttention`, trained on a
+    /// `grid x grid` feature grid (the tutorial: 14).
+    ShowAttendTell {
+        /// Side of the feature grid.
+        grid: usize,
+    },
+    /// An `nn.TransformerDecoder` captioner in the layout of
+    /// [`storyteller_decoder::transformer::load_pytorch_transformer`] (its grid is read from
+    /// the region embedding).
+    Transformer {
+        /// Attention heads per layer.
+        n_heads: usize,
+    },
+}
+
+/// What [`import_pytorch`] needs.
 #[derive(Debug, Clone)]
-pub struct TutorialImportOptions<'a> {
+pub struct ImportOptions<'a> {
     /// The decoder's `state_dict`, `.pth` (`torch.save`) or `.safetensors`.
     pub state_dict: &'a Path,
-    /// The tutorial's word map JSON (`{word: index}`).
+    /// The word map JSON (`{word: index}`, with `<pad>`, `<start>`, `<end>`, `<unk>`).
     pub word_map: &'a Path,
-    /// Side of the feature grid the decoder was trained on (the tutorial: 14).
-    pub grid: usize,
+    /// Which decoder the file holds.
+    pub decoder: PytorchDecoder,
     /// The encoder the decoder was trained with (the tutorial: ResNet-101).
     pub encoder: EncoderRef,
     /// The width of that encoder's features (2048 for ResNet-50/101/152): the decoder must
@@ -35,9 +55,9 @@ pub struct TutorialImportOptions<'a> {
 
 /// What an import made.
 #[derive(Debug, Clone)]
-pub struct TutorialImportSummary {
+pub struct ImportSummary {
     /// The decoder's sizes, read from the weights.
-    pub config: AttentionDecoderConfig,
+    pub config: DecoderConfig,
     /// Vocabulary size, specials included.
     pub vocab_size: usize,
     /// Keys of the file that are not decoder weights (reported, ignored).
@@ -45,7 +65,7 @@ pub struct TutorialImportSummary {
 }
 
 /// Writes a model directory (`config.json`, `vocab.json`, `decoder.bpk`) holding the
-/// tutorial decoder of `options.state_dict`, so `caption`, `evaluate` and `serve` use it
+/// PyTorch decoder of `options.state_dict`, so `caption`, `evaluate` and `serve` use it
 /// like a model trained here. The vocabulary is the word map's, specials first; the
 /// embedding and output rows are reordered to match, so the model scores exactly as it did
 /// in PyTorch.
@@ -54,23 +74,33 @@ pub struct TutorialImportSummary {
 /// An unreadable or malformed state dict or word map (the error names the file and, for a
 /// tensor, the key and shapes), a word map of another size than the weights, a directory
 /// that holds a model (without `overwrite`), or a write failure.
-pub fn import_tutorial(
-    options: &TutorialImportOptions<'_>,
-    device: &Device,
-) -> Result<TutorialImportSummary> {
+pub fn import_pytorch(options: &ImportOptions<'_>, device: &Device) -> Result<ImportSummary> {
     let word_map = WordMap::load(options.word_map)?;
-    let import = load_tutorial(
-        options.state_dict,
-        options.grid,
-        Some(&word_map.file_row),
-        device,
-    )?;
-    if import.config.d_feature != options.encoder_width {
+    let rows = Some(word_map.file_row.as_slice());
+    let (decoder, config, unused): (Decoder, DecoderConfig, Vec<String>) = match options.decoder {
+        PytorchDecoder::ShowAttendTell { grid } => {
+            let import = load_tutorial(options.state_dict, grid, rows, device)?;
+            (
+                Decoder::ShowAttendTell(import.decoder),
+                import.config.into(),
+                import.unused,
+            )
+        }
+        PytorchDecoder::Transformer { n_heads } => {
+            let import = load_pytorch_transformer(options.state_dict, n_heads, rows, device)?;
+            (
+                Decoder::Transformer(import.decoder),
+                import.config.into(),
+                import.unused,
+            )
+        }
+    };
+    if config.d_feature() != options.encoder_width {
         return Err(StorytellerError::ModelDir {
             path: options.state_dict.to_owned(),
             reason: format!(
                 "the decoder takes {}-d features, the encoder {} gives {}-d features",
-                import.config.d_feature,
+                config.d_feature(),
                 options.encoder.weights.display(),
                 options.encoder_width
             ),
@@ -86,26 +116,21 @@ pub fn import_tutorial(
             reason: "already holds a model: replace it with --overwrite".into(),
         });
     }
-    let config = ModelConfig::new(
-        import.config.clone(),
+    let model = ModelConfig::new(
+        config.clone(),
         options.preprocess.clone(),
         options.encoder.clone(),
     );
-    config
+    model
         .validate()
         .map_err(|reason| StorytellerError::ModelDir {
             path: options.state_dict.to_owned(),
             reason,
         })?;
-    publish(
-        &layout,
-        &config,
-        &word_map.vocab,
-        &import.decoder.to_bytes()?,
-    )?;
-    Ok(TutorialImportSummary {
-        config: import.config,
+    publish(&layout, &model, &word_map.vocab, &decoder.to_bytes()?)?;
+    Ok(ImportSummary {
+        config,
         vocab_size: word_map.vocab.len(),
-        unused: import.unused,
+        unused,
     })
 }

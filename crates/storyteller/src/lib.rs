@@ -21,7 +21,11 @@
 //! ```
 
 pub mod attention_view;
+#[cfg(feature = "train")]
+pub mod bench;
 mod captioner;
+#[cfg(feature = "train")]
+mod chart;
 #[cfg(feature = "train")]
 pub mod demo;
 mod error;
@@ -44,7 +48,7 @@ pub use extract::{ExtractOptions, ExtractSummary, extract_features};
 /// The `image` crate, whose [`RgbImage`] [`Captioner`] captions.
 pub use image;
 pub use image::RgbImage;
-pub use import::{TutorialImportOptions, TutorialImportSummary, import_tutorial};
+pub use import::{ImportOptions, ImportSummary, PytorchDecoder, import_pytorch};
 pub use model_dir::{DecoderKind, EncoderRef, ModelConfig, ModelLayout};
 pub use storyteller_data::{
     FeatureCache, Flickr30k, MergeSummary, PreprocessConfig, Shard, Split, Storage, Vocab,
@@ -52,7 +56,7 @@ pub use storyteller_data::{
 };
 pub use storyteller_decoder::{
     AttentionDecoder, AttentionDecoderConfig, CaptionDecoder, CaptionDecoderConfig, Conditioning,
-    Decoder, DecoderConfig,
+    Decoder, DecoderConfig, TransformerDecoder, TransformerDecoderConfig,
 };
 pub use storyteller_encoder::Encoder;
 pub use storyteller_metrics::Scores;

@@ -681,11 +681,8 @@ fn spatial_features_in_f16_are_the_encoders_grid_and_pooled_training_refuses_the
     assert!(err.to_string().contains("spatial features"), "{err}");
 }
 
-#[test]
-fn an_attention_model_resumes_exactly_and_shows_where_it_looked() {
-    let _training = training_lock_after_fixture();
-    let f = fixture();
-    let dir = tempfile::tempdir().unwrap();
+/// The fixture's images with their encoder's 2x2 grid cached in `dir`.
+fn grid_features(f: &Fixture, dir: &Path) -> (Flickr30k, Vec<(String, PathBuf)>, FeatureCache) {
     let device = Device::flex();
     let encoder = storyteller::Encoder::load(f.out.join("encoder.bpk"), &device).unwrap();
     let pooled = FeatureCache::open(f.out.join("features.safetensors")).unwrap();
@@ -697,7 +694,7 @@ fn an_attention_model_resumes_exactly_and_shows_where_it_looked() {
         .iter()
         .map(|i| (i.id.clone(), i.path.clone()))
         .collect();
-    let path = dir.path().join("grid.safetensors");
+    let path = dir.join("grid.safetensors");
     let options = storyteller::ExtractOptions {
         grid: Some(2),
         ..Default::default()
@@ -713,15 +710,25 @@ fn an_attention_model_resumes_exactly_and_shows_where_it_looked() {
     )
     .unwrap();
     let grid = FeatureCache::open(&path).unwrap();
-    let config = tiny_train()
-        .with_kind(storyteller::DecoderKind::ShowAttendTell)
-        .with_d_attention(16);
+    (dataset, images, grid)
+}
+
+/// Trains `config` on `grid` twice into `dir`: stopped after epoch 1 and resumed, and
+/// straight through; asserts equal losses and returns both model directories.
+fn resume_matches_straight(
+    f: &Fixture,
+    config: &TrainConfig,
+    dataset: &Flickr30k,
+    grid: &FeatureCache,
+    dir: &Path,
+) -> (PathBuf, PathBuf) {
+    let device = Device::flex();
     let run = |out: &Path, resume: bool, stop_after: Option<usize>| {
         train(
-            &config,
+            config,
             TrainOptions {
-                dataset: &dataset,
-                features: &grid,
+                dataset,
+                features: grid,
                 encoder: EncoderRef {
                     weights: f.out.join("encoder.bpk"),
                     hash: grid.key().encoder.clone(),
@@ -738,13 +745,28 @@ fn an_attention_model_resumes_exactly_and_shows_where_it_looked() {
         )
         .unwrap()
     };
-    let (interrupted, straight) = (dir.path().join("interrupted"), dir.path().join("straight"));
+    let (interrupted, straight) = (dir.join("interrupted"), dir.join("straight"));
     assert_eq!(run(&interrupted, false, Some(1)).epochs, 1);
     let resumed = run(&interrupted, true, None);
     let uninterrupted = run(&straight, false, None);
     let losses = |s: &TrainSummary| s.history.iter().map(|m| m.train_loss).collect::<Vec<_>>();
     assert_eq!(resumed.epochs, 3);
     assert_eq!(losses(&resumed), losses(&uninterrupted));
+    assert!(losses(&resumed).iter().all(|l| l.is_finite()));
+    (interrupted, straight)
+}
+
+#[test]
+fn an_attention_model_resumes_exactly_and_shows_where_it_looked() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let (dataset, images, grid) = grid_features(f, dir.path());
+    let config = tiny_train()
+        .with_kind(storyteller::DecoderKind::ShowAttendTell)
+        .with_d_attention(16);
+    let (interrupted, straight) = resume_matches_straight(f, &config, &dataset, &grid, dir.path());
     let weights = |dir: &Path| {
         let files = ModelFiles::load(dir, &device).unwrap();
         assert_eq!(
@@ -783,4 +805,46 @@ fn an_attention_model_resumes_exactly_and_shows_where_it_looked() {
         .ranked(std::slice::from_ref(&image), captioner.search())
         .unwrap();
     assert_eq!(plain[0][0].tokens, best.tokens);
+}
+
+/// A Transformer (tied output, label smoothing, warm-up) trains on the grid, resumes
+/// exactly, publishes a model directory of its kind, and captions through the captioner.
+#[test]
+fn a_transformer_model_resumes_exactly_with_warm_up_and_label_smoothing() {
+    let _training = training_lock_after_fixture();
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let (dataset, images, grid) = grid_features(f, dir.path());
+    let config = tiny_train()
+        .with_kind(storyteller::DecoderKind::Transformer)
+        .with_n_heads(4)
+        .with_n_layers(2)
+        .with_d_ff(Some(48))
+        .with_tied_output(true)
+        .with_label_smoothing(0.1)
+        .with_warmup_steps(4);
+    let (interrupted, straight) = resume_matches_straight(f, &config, &dataset, &grid, dir.path());
+    let weights = |dir: &Path| {
+        let files = ModelFiles::load(dir, &device).unwrap();
+        assert_eq!(files.config.kind(), storyteller::DecoderKind::Transformer);
+        let storyteller::Decoder::Transformer(decoder) = files.decoder else {
+            panic!("a Transformer model");
+        };
+        assert!(decoder.output_weight.is_none(), "tied output");
+        assert_eq!((decoder.grid(), decoder.layers.len()), (2, 2));
+        decoder.layers[1]
+            .linear2
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(weights(&interrupted), weights(&straight));
+    let captioner = Captioner::load(&straight, &device).unwrap();
+    let image = storyteller::decode_image(&images[0].1).unwrap();
+    let caption = captioner.caption(&image).unwrap();
+    assert!(caption.attention.is_none());
+    assert!(caption.score.is_finite(), "{caption:?}");
 }

@@ -4,22 +4,33 @@ use std::path::PathBuf;
 
 use clap::Args;
 use storyteller::model_dir::reference_path;
-use storyteller::{EncoderRef, PreprocessConfig, TutorialImportOptions, import_tutorial};
+use storyteller::{
+    DecoderKind, EncoderRef, ImportOptions, PreprocessConfig, PytorchDecoder, import_pytorch,
+};
 
 /// Arguments of `storyteller import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The decoder's state_dict from the PyTorch Show, Attend and Tell tutorial
-    /// (`DecoderWithAttention`), as `.pth` or `.safetensors`. The tutorial's checkpoint
-    /// pickles whole modules; export the state_dict first (docs/attention.md).
+    /// The decoder's state_dict as `.pth` or `.safetensors`: the PyTorch Show, Attend and
+    /// Tell tutorial's `DecoderWithAttention`, or an `nn.TransformerDecoder` captioner
+    /// (docs/decoders.md). A checkpoint that pickles whole modules must be exported as a
+    /// state_dict first (docs/attention.md).
     #[arg(long, value_name = "FILE")]
     state_dict: PathBuf,
-    /// The tutorial's word map (`WORDMAP_*.json`, `{word: index}`).
+    /// The word map (`{word: index}` with `<pad>`, `<start>`, `<end>`, `<unk>`; the
+    /// tutorial's `WORDMAP_*.json`).
     #[arg(long, value_name = "FILE")]
     word_map: PathBuf,
-    /// Side of the feature grid the decoder was trained on (the tutorial pools to 14x14).
+    /// The decoder in the file: show-attend-tell (the tutorial's) or transformer.
+    #[arg(long, default_value = "show-attend-tell", value_parser = parse_imported_kind)]
+    decoder: DecoderKind,
+    /// Side of the feature grid the decoder was trained on (show-attend-tell; the tutorial
+    /// pools to 14x14; a transformer's grid is read from its region embedding).
     #[arg(long, default_value_t = 14)]
     grid: usize,
+    /// Attention heads per layer (transformer; not stored in the weights).
+    #[arg(long, default_value_t = 8)]
+    heads: usize,
     /// The encoder weights it was trained with (torchvision ResNet-50/101/152 `.pth`,
     /// `.safetensors`, `.bpk`, or a name as `extract --weights` takes; the tutorial uses
     /// ResNet-101).
@@ -40,6 +51,17 @@ pub struct ImportArgs {
     json: bool,
 }
 
+/// Parses `--decoder`: the kinds a PyTorch file can hold.
+fn parse_imported_kind(value: &str) -> Result<DecoderKind, String> {
+    match DecoderKind::parse(value) {
+        Some(kind @ (DecoderKind::ShowAttendTell | DecoderKind::Transformer)) => Ok(kind),
+        _ => Err(format!(
+            "expected show-attend-tell or transformer, not {value:?} (a show-tell decoder \
+             imports with `storyteller weights`, see docs/weights.md)"
+        )),
+    }
+}
+
 /// Runs `storyteller import`.
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let device = storyteller::Device::default();
@@ -49,11 +71,17 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         resize: args.image_size,
         ..PreprocessConfig::imagenet(args.image_size)
     };
-    let summary = import_tutorial(
-        &TutorialImportOptions {
+    let decoder = match args.decoder {
+        DecoderKind::Transformer => PytorchDecoder::Transformer {
+            n_heads: args.heads,
+        },
+        _ => PytorchDecoder::ShowAttendTell { grid: args.grid },
+    };
+    let summary = import_pytorch(
+        &ImportOptions {
             state_dict: &args.state_dict,
             word_map: &args.word_map,
-            grid: args.grid,
+            decoder,
             encoder: EncoderRef {
                 weights: reference_path(&weights, &args.out),
                 hash: encoder.weights_hash().to_owned(),
@@ -65,31 +93,32 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         },
         &device,
     )?;
-    let config = &summary.config;
+    // The decoder's sizes, flat: {"kind": ..., "vocab_size": ..., "d_hidden": ...}.
+    let mut sizes = serde_json::to_value(&summary.config)?;
+    let fields = sizes
+        .get_mut("decoder")
+        .and_then(|d| d.as_object_mut())
+        .map(std::mem::take)
+        .unwrap_or_default();
     if args.json {
-        let json = serde_json::json!({
+        let mut json = serde_json::json!({
             "model": args.out.to_string_lossy(),
-            "vocab_size": summary.vocab_size,
-            "grid": config.grid,
-            "d_feature": config.d_feature,
-            "d_embed": config.d_embed,
-            "d_attention": config.d_attention,
-            "d_hidden": config.d_hidden,
+            "kind": summary.config.kind(),
             "unused_keys": summary.unused,
         });
+        json.as_object_mut().expect("an object").extend(fields);
         println!("{json}");
     } else {
+        let described: Vec<String> = fields
+            .iter()
+            .filter(|(_, v)| v.is_number() || v.is_boolean())
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         println!(
-            "imported a show-attend-tell decoder into {}: {} tokens, {}x{} grid of {}-d regions, \
-             embedding {}, attention {}, LSTM {}",
+            "imported a {} decoder into {}: {}",
+            summary.config.kind(),
             args.out.display(),
-            summary.vocab_size,
-            config.grid,
-            config.grid,
-            config.d_feature,
-            config.d_embed,
-            config.d_attention,
-            config.d_hidden
+            described.join(", ")
         );
         if !summary.unused.is_empty() {
             eprintln!(

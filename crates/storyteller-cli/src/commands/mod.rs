@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod caption;
 pub mod dataset;
 pub mod demo;
@@ -11,4 +12,5 @@ pub mod score;
 pub mod search_args;
 pub mod synth;
 pub mod train;
+pub mod training_args;
 pub mod weights;

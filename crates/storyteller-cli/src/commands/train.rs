@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::commands::training_args::TrainingArgs;
 use crate::device::{Backend, DeviceList, DeviceName};
 use storyteller::Conditioning;
 use storyteller::model_dir::reference_path;
-use storyteller::train::{GradientReduction, Selection, TrainConfig, TrainOptions, train};
+use storyteller::train::{GradientReduction, TrainOptions, train};
 use storyteller::{DecoderKind, EncoderRef, FeatureCache, Flickr30k};
 
 /// Arguments of `storyteller train`.
@@ -26,65 +27,18 @@ pub struct TrainArgs {
     /// The model directory to write.
     #[arg(long, value_name = "MODEL_DIR")]
     out: PathBuf,
-    /// Maximum epochs.
-    #[arg(long, default_value_t = 20)]
-    epochs: usize,
-    /// Captions per batch.
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Initial learning rate (Adam).
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    /// Halve the learning rate every N epochs (0: never).
-    #[arg(long, default_value_t = 5)]
-    lr_decay_every: usize,
-    /// Early stopping: epochs without a better validation score (the `--selection` metric).
-    #[arg(long, default_value_t = 3)]
-    patience: usize,
-    /// Seed of initialisation, shuffling and dropout.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Minimum word count for the vocabulary.
-    #[arg(long, default_value_t = 5)]
-    min_count: usize,
+    #[command(flatten)]
+    training: TrainingArgs,
     /// The decoder: show-tell (an LSTM started from the pooled feature; features from
-    /// `extract`) or show-attend-tell (soft attention over a grid of regions; features from
-    /// `extract --grid G`).
+    /// `extract`), show-attend-tell (soft attention over a grid of regions; features from
+    /// `extract --grid G`) or transformer (cross-attention over the grid, or the pooled
+    /// feature).
     #[arg(long, default_value = "show-tell", value_parser = parse_kind)]
     decoder: DecoderKind,
-    /// Attention MLP width (show-attend-tell).
-    #[arg(long, default_value_t = 512)]
-    d_attention: usize,
-    /// Weight of the doubly stochastic attention regulariser (show-attend-tell; 0 turns it
-    /// off).
-    #[arg(long, default_value_t = 1.0)]
-    alpha_c: f64,
-    /// Embedding width.
-    #[arg(long, default_value_t = 256)]
-    d_embed: usize,
-    /// LSTM width.
-    #[arg(long, default_value_t = 512)]
-    d_hidden: usize,
-    /// LSTM layers.
-    #[arg(long, default_value_t = 1)]
-    layers: usize,
-    /// Dropout probability.
-    #[arg(long, default_value_t = 0.5)]
-    dropout: f64,
-    /// Validate on at most this many images.
-    #[arg(long)]
-    val_images: Option<usize>,
     /// How the image feature enters the LSTM: init (it sets the initial state: the seed's
     /// Show-and-Tell model), par (it enters every step) or both.
     #[arg(long, default_value = "both", value_parser = parse_conditioning)]
     conditioning: Conditioning,
-    /// The validation score that picks the best epoch: cider-d, bleu4 or val-loss.
-    #[arg(long, default_value = "cider-d", value_parser = parse_selection)]
-    selection: Selection,
-    /// PCA-whiten the features to this many dimensions before the decoder (0: only
-    /// standardise each dimension, as the seed's model did).
-    #[arg(long, default_value_t = 256)]
-    whiten: usize,
     /// Train the blind baseline: features shuffled across images every epoch, so the model
     /// cannot see the image (compare its scores and grounding with a real model's).
     #[arg(long)]
@@ -169,14 +123,9 @@ pub fn parse_conditioning(value: &str) -> Result<Conditioning, String> {
 
 /// Parses `--decoder`.
 pub fn parse_kind(value: &str) -> Result<DecoderKind, String> {
-    DecoderKind::parse(value)
-        .ok_or_else(|| format!("expected show-tell or show-attend-tell, not {value:?}"))
-}
-
-/// Parses `--selection`.
-pub fn parse_selection(value: &str) -> Result<Selection, String> {
-    Selection::parse(value)
-        .ok_or_else(|| format!("expected cider-d, bleu4 or val-loss, not {value:?}"))
+    DecoderKind::parse(value).ok_or_else(|| {
+        format!("expected show-tell, show-attend-tell or transformer, not {value:?}")
+    })
 }
 
 /// Runs `storyteller train`.
@@ -192,26 +141,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let features = FeatureCache::open(&args.features)?;
     let weights = crate::weights::resolve(&args.weights)?;
     let encoder = storyteller::Encoder::load(&weights, &device)?;
-    let config = TrainConfig::new()
-        .with_epochs(args.epochs)
-        .with_batch_size(args.batch_size)
-        .with_learning_rate(args.lr)
-        .with_lr_decay_every(args.lr_decay_every)
-        .with_patience(args.patience)
-        .with_seed(args.seed)
-        .with_min_count(args.min_count)
+    let config = args
+        .training
+        .config()
         .with_kind(args.decoder)
-        .with_d_attention(args.d_attention)
-        .with_alpha_c(args.alpha_c)
-        .with_d_embed(args.d_embed)
-        .with_d_hidden(args.d_hidden)
-        .with_n_layers(args.layers)
-        .with_dropout(args.dropout)
-        .with_val_images(args.val_images)
         .with_conditioning(args.conditioning)
-        .with_selection(args.selection)
-        .with_blind(args.blind)
-        .with_d_whitened((args.whiten > 0).then_some(args.whiten));
+        .with_blind(args.blind);
     let summary = train(
         &config,
         TrainOptions {

@@ -3,6 +3,7 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::sigmoid;
+use burn::tensor::module::linear;
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::attention::{AttentionDecoderConfig, SoftAttention};
@@ -166,18 +167,13 @@ impl AttentionDecoder {
     /// # Panics
     /// When a row is not `regions · d_feature` wide.
     fn standardised_regions(&self, features: Tensor<2>) -> Tensor<3> {
-        let [batch, width] = features.dims();
-        let (regions, d) = (self.regions(), self.d_feature());
-        assert_eq!(
-            width,
-            regions * d,
-            "an attention decoder over a {0}x{0} grid of {d}-d features takes rows of {1} values, not {width}",
+        crate::weights::standardised_regions(
+            features,
+            &self.feature_mean,
+            &self.feature_scale,
             self.grid,
-            regions * d
-        );
-        let mean = self.feature_mean.val().detach().reshape([1, 1, d]);
-        let scale = self.feature_scale.val().detach().reshape([1, 1, d]);
-        (features.reshape([batch, regions, d]) - mean) * scale
+            "an attention decoder",
+        )
     }
 
     /// The state before the first token.
@@ -232,9 +228,8 @@ impl AttentionDecoder {
             .decode_step
             .weight_ih
             .val()
-            .narrow(0, 0, self.d_embed())
-            .unsqueeze::<D>();
-        embedded.matmul(weight) + self.decode_step.bias_ih.val().unsqueeze::<D>()
+            .narrow(0, 0, self.d_embed());
+        linear(embedded, weight, Some(self.decode_step.bias_ih.val()))
     }
 
     /// Teacher-forced logits of every position: the training and validation forward.

@@ -25,17 +25,14 @@
 //! embedding and output rows are reordered by it, so the imported model scores exactly as
 //! the original, under our token ids.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use burn::module::Param;
-use burn::nn::Linear;
-use burn::store::burn_pack::Tensor as PackTensor;
-use burn::store::{ModuleStore, PytorchStore, SafetensorsStore, bridge};
-use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use crate::DecoderError;
 use crate::attention::{AttentionDecoder, AttentionDecoderConfig};
+use crate::state_dict::{RowOrder, StateDict};
 
 /// An imported tutorial decoder, its config (sizes read from the file) and the file's
 /// keys it did not use.
@@ -69,7 +66,7 @@ pub fn load_tutorial(
     device: &Device,
 ) -> Result<TutorialImport, DecoderError> {
     let path = path.as_ref();
-    let mut file = TutorialFile::read(path)?;
+    let mut file = StateDict::read(path)?;
     let [_, f] = file.shape2("init_h.weight")?;
     let [_, h] = file.shape2("decode_step.weight_hh")?;
     let [a, _] = file.shape2("attention.encoder_att.weight")?;
@@ -81,17 +78,8 @@ pub fn load_tutorial(
         .with_d_attention(a)
         .with_d_hidden(h);
     let mut decoder = config.init(device)?;
-    let order = match file_row {
-        Some(rows) => Some(permutation(path, rows, v)?),
-        None => None,
-    };
-    let reorder = |t: Tensor<2>| match &order {
-        Some(rows) => t.select(
-            0,
-            Tensor::<1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), device),
-        ),
-        None => t,
-    };
+    let order = RowOrder::new(path, file_row, v, device)?;
+    let reorder = |t: Tensor<2>| order.apply(t);
 
     let attention = &mut decoder.attention;
     file.linear(
@@ -130,146 +118,9 @@ pub fn load_tutorial(
     let bias = file.tensor("fc.bias", [v], device)?.unsqueeze_dim::<2>(1);
     decoder.fc.bias = Some(Param::from_tensor(reorder(bias).reshape([v])));
 
-    let unused = file
-        .tensors
-        .keys()
-        .filter(|k| !file.used.contains(*k))
-        .cloned()
-        .collect();
     Ok(TutorialImport {
         decoder,
         config,
-        unused,
+        unused: file.unused(),
     })
-}
-
-/// Checks that `rows` maps every token to a distinct row of a `v`-row vocabulary.
-fn permutation(path: &Path, rows: &[usize], v: usize) -> Result<Vec<i64>, DecoderError> {
-    let distinct: BTreeSet<usize> = rows.iter().copied().collect();
-    if rows.len() != v || distinct.len() != v || rows.iter().any(|&r| r >= v) {
-        return Err(DecoderError::Import {
-            path: path.to_owned(),
-            reason: format!(
-                "the word map does not match the weights: the file scores {v} tokens, the \
-                 vocabulary maps {} tokens onto {} distinct rows",
-                rows.len(),
-                distinct.len()
-            ),
-        });
-    }
-    Ok(rows.iter().map(|&r| r as i64).collect())
-}
-
-/// A checkpoint's tensors by key, and the keys read so far.
-struct TutorialFile<'a> {
-    path: &'a Path,
-    tensors: BTreeMap<String, PackTensor>,
-    used: BTreeSet<String>,
-}
-
-impl<'a> TutorialFile<'a> {
-    fn read(path: &'a Path) -> Result<Self, DecoderError> {
-        let import_error = |reason: String| DecoderError::Import {
-            path: path.to_owned(),
-            reason,
-        };
-        if !path.exists() {
-            return Err(DecoderError::Read {
-                path: path.to_owned(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-            });
-        }
-        let safetensors = path
-            .extension()
-            .is_some_and(|ext| ext.eq_ignore_ascii_case("safetensors"));
-        let all = if safetensors {
-            SafetensorsStore::from_file(path)
-                .get_all_tensors()
-                .map(|all| all.values().cloned().collect::<Vec<_>>())
-                .map_err(|err| import_error(format!("not a safetensors file: {err}")))?
-        } else {
-            PytorchStore::from_file(path)
-                .get_all_tensors()
-                .map(|all| all.values().cloned().collect::<Vec<_>>())
-                .map_err(|err| {
-                    import_error(format!(
-                        "not a PyTorch state_dict ({err}); a tutorial checkpoint pickles whole \
-                         modules: export its decoder's state_dict first (see the import docs)"
-                    ))
-                })?
-        };
-        Ok(Self {
-            path,
-            tensors: all.into_iter().map(|t| (t.name.clone(), t)).collect(),
-            used: BTreeSet::new(),
-        })
-    }
-
-    fn get(&self, key: &str) -> Result<&PackTensor, DecoderError> {
-        self.tensors
-            .get(key)
-            .ok_or_else(|| DecoderError::MissingTensor {
-                path: self.path.to_owned(),
-                key: key.to_owned(),
-            })
-    }
-
-    fn shape2(&self, key: &str) -> Result<[usize; 2], DecoderError> {
-        match self.get(key)?.shape.as_slice() {
-            &[rows, columns] => Ok([rows, columns]),
-            other => Err(DecoderError::Import {
-                path: self.path.to_owned(),
-                reason: format!("tensor {key:?} has shape {other:?}, expected a matrix"),
-            }),
-        }
-    }
-
-    fn tensor<const D: usize>(
-        &mut self,
-        key: &str,
-        expected: [usize; D],
-        device: &Device,
-    ) -> Result<Tensor<D>, DecoderError> {
-        let tensor = self.get(key)?;
-        if tensor.shape.as_slice() != expected.as_slice() {
-            return Err(DecoderError::ShapeMismatch {
-                path: self.path.to_owned(),
-                key: key.to_owned(),
-                expected: expected.to_vec(),
-                found: tensor.shape.to_vec(),
-            });
-        }
-        if tensor.dtype != DType::F32 {
-            return Err(DecoderError::DType {
-                path: self.path.to_owned(),
-                key: key.to_owned(),
-                dtype: format!("{:?}", tensor.dtype),
-            });
-        }
-        let data: TensorData = bridge::to_data(tensor).map_err(|err| DecoderError::Import {
-            path: self.path.to_owned(),
-            reason: format!("tensor {key:?}: {err}"),
-        })?;
-        self.used.insert(key.to_owned());
-        Ok(Tensor::from_data(data, device))
-    }
-
-    /// `{prefix}.weight` `[d_out, d_in]` (transposed) and `{prefix}.bias` `[d_out]`.
-    fn linear(
-        &mut self,
-        linear: &mut Linear,
-        prefix: &str,
-        d_in: usize,
-        d_out: usize,
-        device: &Device,
-    ) -> Result<(), DecoderError> {
-        let weight = self.tensor(&format!("{prefix}.weight"), [d_out, d_in], device)?;
-        linear.weight = Param::from_tensor(weight.transpose());
-        linear.bias = Some(Param::from_tensor(self.tensor(
-            &format!("{prefix}.bias"),
-            [d_out],
-            device,
-        )?));
-        Ok(())
-    }
 }

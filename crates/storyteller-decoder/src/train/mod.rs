@@ -7,7 +7,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, MultiGradientsPa
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bytes, Device, Int, Tensor};
 
-use crate::{AttentionDecoder, CaptionDecoder, Decoder};
+use crate::{AttentionDecoder, CaptionDecoder, Decoder, TransformerDecoder};
 
 mod parallel;
 
@@ -52,13 +52,69 @@ pub struct CaptionBatch {
 /// - `targets`: `[batch, T]`
 /// - returns `[1]`
 pub fn masked_cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>, pad: u32) -> Tensor<1> {
+    smoothed_cross_entropy(logits, targets, pad, 0.0)
+}
+
+/// [`masked_cross_entropy`] with label smoothing `ε`, as PyTorch's
+/// `CrossEntropyLoss(ignore_index=pad, label_smoothing=ε)`: each position costs
+/// `(1 − ε)·(−log p_target) + ε·mean over the vocabulary of (−log p)`.
+///
+/// # Shapes
+/// - `logits`: `[batch, T, vocab_size]`
+/// - `targets`: `[batch, T]`
+/// - returns `[1]`
+pub fn smoothed_cross_entropy(
+    logits: Tensor<3>,
+    targets: Tensor<2, Int>,
+    pad: u32,
+    label_smoothing: f64,
+) -> Tensor<1> {
     let [batch, steps, vocab] = logits.dims();
     let rows = batch * steps;
     let targets = targets.reshape([rows, 1]);
-    let log_probs = log_softmax(logits.reshape([rows, vocab]), 1).gather(1, targets.clone());
+    let log_probs = log_softmax(logits.reshape([rows, vocab]), 1);
+    let mut per_position = log_probs.clone().gather(1, targets.clone());
+    if label_smoothing > 0.0 {
+        per_position =
+            per_position * (1.0 - label_smoothing) + log_probs.mean_dim(1) * label_smoothing;
+    }
     let mask = targets.not_equal_elem(pad as i64).float();
     let count = mask.clone().sum().clamp_min(1.0);
-    -(log_probs * mask).sum() / count
+    -(per_position * mask).sum() / count
+}
+
+/// What a decoder is trained against: the padding token (no loss) and the label smoothing
+/// of the cross-entropy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Objective {
+    /// The `<pad>` token id: positions whose target it is carry no loss.
+    pub pad: u32,
+    /// Label smoothing ε of the cross-entropy, in `[0, 1)` (0: none).
+    pub label_smoothing: f64,
+}
+
+impl Objective {
+    /// Plain masked cross-entropy.
+    pub fn new(pad: u32) -> Self {
+        Self {
+            pad,
+            label_smoothing: 0.0,
+        }
+    }
+
+    /// With label smoothing `ε`.
+    #[must_use]
+    pub fn with_label_smoothing(self, label_smoothing: f64) -> Self {
+        Self {
+            label_smoothing,
+            ..self
+        }
+    }
+
+    /// The cross-entropy of `logits` against `targets` under this objective.
+    pub fn cross_entropy(&self, logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
+        smoothed_cross_entropy(logits, targets, self.pad, self.label_smoothing)
+    }
 }
 
 /// The training loss of a batch, in parts: the masked cross-entropy (a mean over the
@@ -84,14 +140,24 @@ impl DecoderLoss {
 /// A decoder that trains by teacher forcing: what [`TrainStep`] needs of a model.
 pub trait TeacherForcing: Module {
     /// The loss of a batch (forward only; the caller differentiates it).
-    fn losses(&self, batch: &CaptionBatch, pad: u32) -> DecoderLoss;
+    fn losses(&self, batch: &CaptionBatch, objective: Objective) -> DecoderLoss;
 }
 
 impl TeacherForcing for CaptionDecoder {
-    fn losses(&self, batch: &CaptionBatch, pad: u32) -> DecoderLoss {
+    fn losses(&self, batch: &CaptionBatch, objective: Objective) -> DecoderLoss {
         let logits = self.forward(batch.features.clone(), batch.inputs.clone());
         DecoderLoss {
-            cross_entropy: masked_cross_entropy(logits, batch.targets.clone(), pad),
+            cross_entropy: objective.cross_entropy(logits, batch.targets.clone()),
+            regulariser: None,
+        }
+    }
+}
+
+impl TeacherForcing for TransformerDecoder {
+    fn losses(&self, batch: &CaptionBatch, objective: Objective) -> DecoderLoss {
+        let logits = self.forward(batch.features.clone(), batch.inputs.clone());
+        DecoderLoss {
+            cross_entropy: objective.cross_entropy(logits, batch.targets.clone()),
             regulariser: None,
         }
     }
@@ -100,23 +166,24 @@ impl TeacherForcing for CaptionDecoder {
 /// Cross-entropy plus the doubly stochastic attention regulariser with the `alpha_c` the
 /// decoder was built with.
 impl TeacherForcing for AttentionDecoder {
-    fn losses(&self, batch: &CaptionBatch, pad: u32) -> DecoderLoss {
+    fn losses(&self, batch: &CaptionBatch, objective: Objective) -> DecoderLoss {
         let (logits, alphas) =
             self.forward_with_attention(batch.features.clone(), batch.inputs.clone());
         let alpha_c = self.alpha_c();
         DecoderLoss {
-            cross_entropy: masked_cross_entropy(logits, batch.targets.clone(), pad),
+            cross_entropy: objective.cross_entropy(logits, batch.targets.clone()),
             regulariser: (alpha_c > 0.0)
-                .then(|| self.regulariser(alphas, batch.targets.clone(), pad, alpha_c)),
+                .then(|| self.regulariser(alphas, batch.targets.clone(), objective.pad, alpha_c)),
         }
     }
 }
 
 impl TeacherForcing for Decoder {
-    fn losses(&self, batch: &CaptionBatch, pad: u32) -> DecoderLoss {
+    fn losses(&self, batch: &CaptionBatch, objective: Objective) -> DecoderLoss {
         match self {
-            Decoder::ShowTell(d) => d.losses(batch, pad),
-            Decoder::ShowAttendTell(d) => d.losses(batch, pad),
+            Decoder::ShowTell(d) => d.losses(batch, objective),
+            Decoder::ShowAttendTell(d) => d.losses(batch, objective),
+            Decoder::Transformer(d) => d.losses(batch, objective),
         }
     }
 }
@@ -124,7 +191,7 @@ impl TeacherForcing for Decoder {
 /// Adam over a decoder, with its state: the training step and what a checkpoint keeps.
 pub struct TrainStep {
     optimizer: ModuleOptimizer,
-    pad: u32,
+    objective: Objective,
     collective: Option<Collective>,
 }
 
@@ -140,9 +207,21 @@ impl TrainStep {
         }
         Self {
             optimizer: adam.init(),
-            pad,
+            objective: Objective::new(pad),
             collective: None,
         }
+    }
+
+    /// Trains with label smoothing `ε` on the cross-entropy (0: none).
+    #[must_use]
+    pub fn with_label_smoothing(mut self, label_smoothing: f64) -> Self {
+        self.objective = self.objective.with_label_smoothing(label_smoothing);
+        self
+    }
+
+    /// What the step trains against.
+    pub fn objective(&self) -> Objective {
+        self.objective
     }
 
     /// Combines the gradients of [`step_sharded`](Self::step_sharded) with `reduction`
@@ -167,7 +246,7 @@ impl TrainStep {
 
     /// The teacher-forced loss of a batch, without updating anything (validation).
     pub fn loss<M: TeacherForcing>(&self, decoder: &M, batch: &CaptionBatch) -> Tensor<1> {
-        decoder.losses(batch, self.pad).total()
+        decoder.losses(batch, self.objective).total()
     }
 
     /// Forward, backward and one Adam update at learning rate `lr`.
@@ -215,15 +294,15 @@ impl TrainStep {
             let grads = GradientsParams::from_grads(loss.backward(), &decoder);
             return (self.optimizer.step(lr, decoder, grads), value);
         }
-        let (pad, collective) = (self.pad, self.collective.as_ref());
+        let (objective, collective) = (self.objective, self.collective.as_ref());
         let images: usize = shards.iter().map(|s| s.features.dims()[0]).sum();
         let jobs: Vec<_> = shards
             .iter()
-            .zip(target_shares(shards, pad))
+            .zip(target_shares(shards, objective.pad))
             .map(|(shard, share)| {
                 let replica = decoder.clone();
                 let image_share = shard.features.dims()[0] as f64 / images.max(1) as f64;
-                move || shard_gradients(replica, shard, share, image_share, pad, collective)
+                move || shard_gradients(replica, shard, share, image_share, objective, collective)
             })
             .collect();
         let results = run_concurrently(jobs);
@@ -260,7 +339,7 @@ impl TrainStep {
         let optimizer = self.optimizer.from_bytes(Bytes::from_bytes_vec(bytes))?;
         Ok(Self {
             optimizer,
-            pad: self.pad,
+            objective: self.objective,
             collective: self.collective,
         })
     }

@@ -10,7 +10,7 @@ use burn::tensor::distributed::{
 };
 use burn::tensor::{Device, Tensor};
 
-use super::{CaptionBatch, TeacherForcing};
+use super::{CaptionBatch, Objective, TeacherForcing};
 
 /// How the workers' gradients become one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -124,12 +124,12 @@ pub(crate) fn shard_gradients<M: TeacherForcing>(
     shard: &CaptionBatch,
     share: Tensor<1>,
     image_share: f64,
-    pad: u32,
+    objective: Objective,
     collective: Option<&Collective>,
 ) -> ShardResult {
     let device = shard.features.device();
     let replica = decoder.fork(&device);
-    let losses = replica.losses(shard, pad);
+    let losses = replica.losses(shard, objective);
     let mut loss = losses.cross_entropy * share;
     if let Some(regulariser) = losses.regulariser {
         loss = loss + regulariser * image_share;

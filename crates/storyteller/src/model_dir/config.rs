@@ -42,17 +42,25 @@ pub enum DecoderKind {
     /// The soft-attention LSTM of Show, Attend and Tell over a grid of region features
     /// (`decoder.grid`).
     ShowAttendTell,
+    /// A pre-norm Transformer decoder with cross-attention over a grid of region features
+    /// (`decoder.grid`; 1: the pooled feature).
+    Transformer,
 }
 
 impl DecoderKind {
     /// Every kind.
-    pub const ALL: [DecoderKind; 2] = [DecoderKind::ShowTell, DecoderKind::ShowAttendTell];
+    pub const ALL: [DecoderKind; 3] = [
+        DecoderKind::ShowTell,
+        DecoderKind::ShowAttendTell,
+        DecoderKind::Transformer,
+    ];
 
     /// The name in configs and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Self::ShowTell => "show-tell",
             Self::ShowAttendTell => "show-attend-tell",
+            Self::Transformer => "transformer",
         }
     }
 
@@ -65,6 +73,7 @@ impl DecoderKind {
     pub fn of(config: &DecoderConfig) -> Self {
         match config {
             DecoderConfig::ShowAttendTell(_) => Self::ShowAttendTell,
+            DecoderConfig::Transformer(_) => Self::Transformer,
             _ => Self::ShowTell,
         }
     }
@@ -92,7 +101,8 @@ pub struct ModelConfig {
     /// Always [`MODEL_FORMAT`].
     pub format: String,
     /// The decoder family and its hyper-parameters, stored as `kind` (`show-tell`,
-    /// `show-attend-tell`; absent before format 3: Show and Tell) and `decoder`.
+    /// `show-attend-tell`, `transformer`; absent before format 3: Show and Tell) and
+    /// `decoder`.
     #[serde(flatten)]
     pub decoder: DecoderConfig,
     /// Image preprocessing the features were made with.
@@ -196,6 +206,13 @@ impl ModelConfig {
                 format!(
                     "vocab_size {}, d_feature {}, d_embed {}, d_attention {}, d_hidden {}",
                     d.vocab_size, d.d_feature, d.d_embed, d.d_attention, d.d_hidden
+                ),
+            ),
+            DecoderConfig::Transformer(d) => (
+                d.parameters(),
+                format!(
+                    "vocab_size {}, d_feature {}, d_model {}, n_layers {}, d_ff {}",
+                    d.vocab_size, d.d_feature, d.d_model, d.n_layers, d.d_ff
                 ),
             ),
             _ => (0, String::new()),

@@ -48,13 +48,31 @@ pub struct TrainConfig {
     /// Weight λ of the doubly stochastic attention regulariser (`show-attend-tell` only).
     #[config(default = 1.0)]
     pub alpha_c: f64,
-    /// Width of the word embeddings.
+    /// Attention heads per layer (`transformer` only; `d_hidden` is its model width and
+    /// `n_layers` its depth).
+    #[config(default = 8)]
+    pub n_heads: usize,
+    /// Width of the feed-forward blocks (`transformer` only; `None`: 4 × `d_hidden`).
+    #[config(default = "None")]
+    pub d_ff: Option<usize>,
+    /// Score the vocabulary with the transposed token embedding (`transformer` only).
+    #[config(default = false)]
+    pub tied_output: bool,
+    /// Label smoothing ε of the training cross-entropy (0: none; any decoder).
+    #[config(default = 0.0)]
+    pub label_smoothing: f64,
+    /// Linear learning-rate warm-up over this many optimiser steps from the start of
+    /// training (0: none; any decoder): step s (from 1) uses `min(1, s / warmup_steps)` of
+    /// the epoch's rate.
+    #[config(default = 0)]
+    pub warmup_steps: usize,
+    /// Width of the word embeddings (LSTM decoders).
     #[config(default = 256)]
     pub d_embed: usize,
-    /// Width of the LSTM state.
+    /// Width of the LSTM state; the model width of a `transformer`.
     #[config(default = 512)]
     pub d_hidden: usize,
-    /// Number of LSTM layers (`show-tell` only).
+    /// Number of LSTM layers (`show-tell`) or Transformer layers (`transformer`).
     #[config(default = 1)]
     pub n_layers: usize,
     /// Dropout probability.
@@ -147,6 +165,16 @@ impl TrainConfig {
         self.learning_rate * self.lr_decay.powi(decays)
     }
 
+    /// The learning rate of optimiser step `step` (1-based, counted from the start of
+    /// training) in epoch `epoch`: the epoch's rate under the warm-up.
+    pub fn learning_rate_at_step(&self, epoch: usize, step: usize) -> f64 {
+        let rate = self.learning_rate_at(epoch);
+        if self.warmup_steps == 0 {
+            return rate;
+        }
+        rate * (step as f64 / self.warmup_steps as f64).min(1.0)
+    }
+
     /// Fields whose change would make a resumed run differ from an uninterrupted one:
     /// all but `epochs` and `patience`, which only move the end.
     pub(crate) fn resume_fields(&self) -> serde_json::Value {
@@ -171,6 +199,24 @@ mod tests {
             .with_lr_decay_every(2);
         let rates: Vec<f64> = (1..=5).map(|e| config.learning_rate_at(e)).collect();
         assert_eq!(rates, vec![1.0, 1.0, 0.5, 0.5, 0.25]);
-        assert_eq!(config.with_lr_decay_every(0).learning_rate_at(9), 1.0);
+        assert_eq!(
+            config.clone().with_lr_decay_every(0).learning_rate_at(9),
+            1.0
+        );
+    }
+
+    #[test]
+    fn warm_up_ramps_linearly_then_follows_the_decay() {
+        let config = TrainConfig::new()
+            .with_learning_rate(1.0)
+            .with_lr_decay(0.5)
+            .with_lr_decay_every(2)
+            .with_warmup_steps(4);
+        let rates: Vec<f64> = (1..=6)
+            .map(|s| config.learning_rate_at_step(1, s))
+            .collect();
+        assert_eq!(rates, vec![0.25, 0.5, 0.75, 1.0, 1.0, 1.0]);
+        assert_eq!(config.learning_rate_at_step(3, 100), 0.5);
+        assert_eq!(config.with_warmup_steps(0).learning_rate_at_step(1, 1), 1.0);
     }
 }

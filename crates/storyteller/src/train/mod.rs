@@ -1,6 +1,6 @@
 //! Training orchestration (the `train` feature).
 
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod config;
 mod examples;
 mod plot;

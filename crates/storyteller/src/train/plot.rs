@@ -1,32 +1,22 @@
 //! `training.png`: the loss curves and the validation scores of a run.
 //!
-//! plotters draws the lines into a pixel buffer; the labels are written with the built-in
-//! bitmap font of [`glyphs`](crate::glyphs), so no font needs to be installed.
+//! Drawn through [`chart`](crate::chart): plotters for the lines, the built-in bitmap font
+//! for the labels, so no font needs to be installed.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 use plotters::style::RGBColor;
 
-use crate::glyphs::{GLYPH_HEIGHT, draw_text, text_width};
+use crate::chart::{GRID, INK, Label, nice_axis, render_png, tick_decimals};
+use crate::glyphs::{GLYPH_HEIGHT, text_width};
 use crate::train::EpochMetrics;
 
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 420;
 const PANEL: u32 = WIDTH / 2;
-const GRID: RGBColor = RGBColor(225, 225, 225);
-const INK: RGBColor = RGBColor(40, 40, 40);
 const TEAL: RGBColor = RGBColor(0, 140, 120);
 const ORANGE: RGBColor = RGBColor(220, 120, 0);
-
-/// A label to write once plotters is done: text, top-left corner, scale, colour.
-struct Label {
-    text: String,
-    x: i32,
-    y: i32,
-    scale: u32,
-    colour: RGBColor,
-}
 
 /// A named line of (epoch, value) points.
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
@@ -71,31 +61,13 @@ pub fn plot(path: &Path, history: &[EpochMetrics]) -> Result<(), String> {
     ];
     let last_epoch = history.last().map_or(1, |m| m.epoch).max(2);
 
-    let mut pixels = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
-    let mut labels = Vec::new();
-    {
-        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
+    render_png(path, (WIDTH, HEIGHT), |root, labels| {
         let (left, right) = root.split_horizontally(PANEL);
         for (area, panel) in [left, right].iter().zip(&panels) {
-            draw_panel(area, panel, last_epoch, &mut labels).map_err(|e| e.to_string())?;
+            draw_panel(area, panel, last_epoch, labels).map_err(|e| e.to_string())?;
         }
-        root.present().map_err(|e| e.to_string())?;
-    }
-    for label in &labels {
-        let RGBColor(r, g, b) = label.colour;
-        draw_text(&label.text, label.x, label.y, label.scale, |x, y| {
-            if (0..WIDTH as i32).contains(&x) && (0..HEIGHT as i32).contains(&y) {
-                let at = ((y as u32 * WIDTH + x as u32) * 3) as usize;
-                pixels[at..at + 3].copy_from_slice(&[r, g, b]);
-            }
-        });
-    }
-    let image = image::RgbImage::from_raw(WIDTH, HEIGHT, pixels).ok_or("pixel buffer size")?;
-    let mut png = Vec::new();
-    image
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| e.to_string())?;
-    storyteller_data::write_atomic(path, |w| w.write_all(&png)).map_err(|e| e.to_string())
+        Ok(())
+    })
 }
 
 /// Draws one panel's grid, axes and lines, and queues its labels.
@@ -153,11 +125,7 @@ fn draw_panel<DB: DrawingBackend>(
         ))?;
     }
 
-    let decimals = if y_step >= 1.0 {
-        0
-    } else {
-        (-y_step.log10()).ceil() as usize
-    };
+    let decimals = tick_decimals(y_step);
     for &y in &y_ticks {
         let (px, py) = chart.backend_coord(&(x_range.start, y));
         let text = format!("{y:.decimals$}");
@@ -219,24 +187,6 @@ fn draw_panel<DB: DrawingBackend>(
     Ok(())
 }
 
-/// A tick step of 1, 2 or 5 × 10^k giving about five ticks, and the axis top (a multiple of
-/// it) above `max`.
-fn nice_axis(max: f64) -> (f64, f64) {
-    let max = if max.is_finite() && max > 0.0 {
-        max * 1.05
-    } else {
-        1.0
-    };
-    let raw = max / 5.0;
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * magnitude);
-    (step, (max / step).ceil() * step)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,18 +203,6 @@ mod tests {
             seconds: 1.0,
             captions_per_second: 100.0,
         }
-    }
-
-    #[test]
-    fn axes_are_round() {
-        assert_eq!(nice_axis(4.3), (1.0, 5.0));
-        let (step, top) = nice_axis(0.37);
-        assert!(
-            (step - 0.1).abs() < 1e-12 && (top - 0.4).abs() < 1e-12,
-            "{step} {top}"
-        );
-        assert_eq!(nice_axis(0.0), (0.2, 1.0));
-        assert_eq!(nice_axis(f64::NAN), (0.2, 1.0));
     }
 
     #[test]

@@ -13,7 +13,9 @@ use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use storyteller_data::{FeatureCache, Flickr30k, OutputLock, PAD, PreprocessConfig, Split, Vocab};
 use storyteller_decoder::train::{GradientReduction, TrainStep, inference_copy};
-use storyteller_decoder::{AttentionDecoderConfig, CaptionDecoderConfig, Decoder, DecoderConfig};
+use storyteller_decoder::{
+    AttentionDecoderConfig, CaptionDecoderConfig, Decoder, DecoderConfig, TransformerDecoderConfig,
+};
 
 use crate::error::{Result, StorytellerError, io_error};
 use crate::model_dir::{DecoderKind, EncoderRef, ModelConfig, ModelLayout, publish, write_bytes};
@@ -127,6 +129,13 @@ impl<'a> Prepared<'a> {
     fn new(config: &TrainConfig, options: &TrainOptions<'a>) -> Result<Self> {
         let (dataset, features, encoder) = (options.dataset, options.features, &options.encoder);
         let mut warnings = Vec::new();
+        if !(0.0..1.0).contains(&config.label_smoothing) {
+            return Err(StorytellerError::InvalidTrainSetting {
+                field: "label_smoothing",
+                value: config.label_smoothing.to_string(),
+                reason: "must be in [0, 1)",
+            });
+        }
         if features.key().encoder != encoder.hash {
             return Err(StorytellerError::EncoderMismatch {
                 path: encoder.weights.clone(),
@@ -213,6 +222,16 @@ impl<'a> Prepared<'a> {
                     .with_d_whitened(d_whitened)
                     .into()
             }
+            DecoderKind::Transformer => TransformerDecoderConfig::new(vocab.len())
+                .with_d_feature(features.width())
+                .with_grid(grid)
+                .with_d_model(config.d_hidden)
+                .with_n_heads(config.n_heads)
+                .with_n_layers(config.n_layers)
+                .with_d_ff(config.d_ff.unwrap_or(4 * config.d_hidden))
+                .with_dropout(config.dropout)
+                .with_tied_output(config.tied_output)
+                .into(),
             DecoderKind::ShowAttendTell => AttentionDecoderConfig::new(vocab.len())
                 .with_d_feature(features.width())
                 .with_grid(grid)
@@ -255,6 +274,12 @@ impl<'a> Prepared<'a> {
                 }))
             }
             DecoderConfig::ShowAttendTell(config) => Ok(Decoder::ShowAttendTell(
+                config
+                    .init(device)?
+                    .materialized()
+                    .set_feature_statistics(&mean, &std),
+            )),
+            DecoderConfig::Transformer(config) => Ok(Decoder::Transformer(
                 config
                     .init(device)?
                     .materialized()
@@ -356,6 +381,7 @@ impl<'a> Run<'a> {
             .chain(options.data_parallel.iter().map(|d| d.clone().autodiff()))
             .collect();
         let mut step = TrainStep::new(&config.optimizer, PAD)
+            .with_label_smoothing(config.label_smoothing)
             .with_reduction(options.reduction, &shard_devices);
         let previous = checkpoint::load_state(&layout)?;
         if options.resume && previous.is_none() {
@@ -444,9 +470,11 @@ impl<'a> Run<'a> {
         } else {
             &self.data.examples
         };
-        let learning_rate = config.learning_rate_at(epoch);
         let order = epoch_order(examples.len(), config.seed, epoch);
         let batches: Vec<&[usize]> = order.chunks(config.batch_size.max(1)).collect();
+        // Every epoch has the same number of batches: the step count of a resumed run is
+        // that of the uninterrupted one.
+        let steps_before = (epoch - 1) * batches.len();
         let bar = progress_bar(progress, batches.len() as u64, epoch, config.epochs);
         let mut loss_sum = 0.0f64;
         // Batch losses stay on the device and are read every few batches: a read waits for
@@ -460,6 +488,7 @@ impl<'a> Run<'a> {
                 .map(|(rows, shard_device)| examples.batch(rows, features, shard_device))
                 .collect();
             let decoder = self.decoder.clone();
+            let learning_rate = config.learning_rate_at_step(epoch, steps_before + b + 1);
             let (next, loss) = self.step.step_sharded(decoder, &shards, learning_rate);
             self.decoder = next;
             pending.push(loss);
