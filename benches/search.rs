@@ -9,12 +9,12 @@ mod search_lstm;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use search_lstm::{AnchorDecoder, D_FEATURE, MAX_LEN};
+use search_lstm::{D_FEATURE, MAX_LEN, anchor_decoder};
 use storyteller_search::{BeamSearch, GreedySearch, Search};
 
 fn bench(c: &mut Criterion) {
     let device = Device::flex();
-    let decoder = AnchorDecoder::new(&device);
+    let decoder = anchor_decoder(&device);
     let mut group = c.benchmark_group("search");
     group.sample_size(10);
     for batch in [1usize, 32] {

@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use median::median_seconds;
-use search_lstm::{AnchorDecoder, D_FEATURE, MAX_LEN};
+use search_lstm::{D_FEATURE, MAX_LEN, anchor_decoder};
 use serde_json::json;
 use storyteller_search::{BeamSearch, GreedySearch, Search};
 
@@ -29,7 +29,7 @@ fn main() -> Result<()> {
     };
     let runs: usize = runs.parse().context("RUNS must be a number")?;
     let device = Device::flex();
-    let decoder = AnchorDecoder::new(&device);
+    let decoder = anchor_decoder(&device);
     let searches: [(&str, Search); 2] = [
         ("greedy", GreedySearch::new().with_max_len(MAX_LEN).into()),
         (

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use storyteller::bench::{BenchRow, MeasureOptions, ParameterCount, SearchKind, TestSet};
 use storyteller::model_dir::ModelFiles;
-use storyteller::{DecoderKind, FeatureCache, Flickr30k, Split, StepDecoder, Vocab};
+use storyteller::{DecoderKind, FeatureCache, Flickr30k, SearchDecoder, Split, StepDecoder, Vocab};
 
 /// Writes the same caption for every image, whatever the features.
 struct MostCommonCaption {
@@ -108,13 +108,10 @@ fn main() -> anyhow::Result<()> {
         ..MeasureOptions::default()
     };
 
-    let mut trained = storyteller::bench::measure_decoder(
-        "trained",
-        &model.decoder,
-        &model.vocab,
-        &test,
-        &options,
-    )?;
+    // Searched as the captioner searches it (Show and Tell through its gate table).
+    let searched = SearchDecoder::new(model.decoder.clone());
+    let mut trained =
+        storyteller::bench::measure_decoder("trained", &searched, &model.vocab, &test, &options)?;
     trained.kind = DecoderKind::of(&model.config.decoder).name().to_owned();
     trained.parameters = Some(ParameterCount::of(&model.decoder));
     let blind = MostCommonCaption::of(&dataset, &model.vocab, &device);

@@ -1,5 +1,5 @@
 //! Greedy and beam-3 decoding from image features, captions/s: the `greedy` and `beam3`
-//! rows of `benches/torch_reference.py`, with its decoder ([`AnchorDecoder`], 20 tokens, no early stop).
+//! rows of `benches/torch_reference.py`, with its decoder ([`anchor_decoder`], 20 tokens, no early stop).
 
 use anyhow::Result;
 use burn::tensor::Device;
@@ -8,7 +8,7 @@ use storyteller_search::{BeamSearch, GreedySearch, Search};
 
 use crate::data;
 use crate::record::Recorder;
-use crate::search_lstm::{AnchorDecoder, D_FEATURE, MAX_LEN};
+use crate::search_lstm::{D_FEATURE, MAX_LEN, anchor_decoder};
 use crate::timing::measure;
 
 /// Times each search from device-resident features to hypotheses on the host.
@@ -18,7 +18,7 @@ pub fn bench(
     (warm, reps): (usize, usize),
     rec: &mut Recorder,
 ) -> Result<()> {
-    let decoder = AnchorDecoder::new(device);
+    let decoder = anchor_decoder(device);
     let searches: [(&str, Search); 2] = [
         ("greedy", GreedySearch::new().with_max_len(MAX_LEN).into()),
         (

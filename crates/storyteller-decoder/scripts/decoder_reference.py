@@ -97,6 +97,15 @@ def generate():
     }
 
 
+def logits_drift(stored, fresh):
+    """The largest difference, and whether it is more than float32 rounding: 8 units in the
+    last place of the largest stored logit (the stored values were made on another CPU,
+    whose kernels round matrix products differently)."""
+    worst = max(abs(a - b) for a, b in zip(stored, fresh))
+    scale = max(1.0, max(abs(a) for a in stored))
+    return worst, worst > 8 * 2.0**-23 * scale
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true")
@@ -109,8 +118,8 @@ def main():
         problems = [k for k in state if k not in stored_state or not torch.equal(stored_state[k], state[k])]
         if stored["tokens"] != reference["tokens"] or stored["features"] != reference["features"]:
             problems.append("inputs")
-        worst = max(abs(a - b) for a, b in zip(stored["logits"]["data"], reference["logits"]["data"]))
-        if worst > 1e-6:
+        worst, drifted = logits_drift(stored["logits"]["data"], reference["logits"]["data"])
+        if drifted:
             problems.append(f"logits drift {worst}")
         for key in ("greedy", "beam3"):
             if [[h["tokens"] for h in r] for r in stored[key]] != [[h["tokens"] for h in r] for r in reference[key]]:

@@ -290,28 +290,49 @@ impl CaptionDecoder {
         let [rows] = tokens.dims();
         let embedded = self.embed.forward(tokens.unsqueeze_dim(1));
         let d_embed = embedded.dims()[2];
-        let mut x = self.dropout.forward(embedded.reshape([rows, d_embed]));
+        let x = self.dropout.forward(embedded.reshape([rows, d_embed]));
+        self.step_from_input_gates(self.lstm[0].input_gates(x), state)
+    }
+
+    /// One decoding step from the first layer's input gates of the fed tokens,
+    /// `embed(w)·W_ih + b_ih` (from the embedding, or gathered from a [`GateTable`](crate::GateTable)).
+    ///
+    /// # Shapes
+    /// - `first_gates`: `[rows, 4·d_hidden]`
+    /// - returns `[rows, vocab_size]` and the advanced state.
+    pub(crate) fn step_from_input_gates(
+        &self,
+        first_gates: Tensor<2>,
+        state: DecoderState,
+    ) -> (Tensor<2>, DecoderState) {
         let mut next = DecoderState {
             hidden: Vec::with_capacity(self.lstm.len()),
             cell: Vec::new(),
             feature_gates: state.feature_gates.clone(),
         };
+        let mut first_gates = Some(first_gates);
+        let mut x = None;
         for (l, (layer, (hidden, cell))) in self
             .lstm
             .iter()
             .zip(state.hidden.into_iter().zip(state.cell))
             .enumerate()
         {
-            let mut gates = layer.input_gates(x);
+            let mut gates = match (first_gates.take(), x.take()) {
+                (Some(gates), _) => gates,
+                (None, Some(below)) => layer.input_gates(below),
+                (None, None) => unreachable!("every layer above the first has the one below"),
+            };
             if let (0, Some(image)) = (l, &state.feature_gates) {
                 gates = gates + image.clone();
             }
             let (hidden, cell) = layer.step_gates(gates, hidden, cell);
-            x = hidden.clone();
+            x = Some(hidden.clone());
             next.hidden.push(hidden);
             next.cell.push(cell);
         }
-        (self.out.forward(self.dropout.forward(x)), next)
+        let top = x.expect("a decoder has at least one layer");
+        (self.out.forward(self.dropout.forward(top)), next)
     }
 }
 

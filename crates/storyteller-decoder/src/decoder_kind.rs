@@ -5,7 +5,7 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
-use storyteller_search::StepDecoder;
+use storyteller_search::{NextTokenScores, StepDecoder};
 
 use crate::attention::{AttentionDecoder, AttentionDecoderConfig, AttentionState};
 use crate::transformer::{TransformerDecoder, TransformerDecoderConfig, TransformerState};
@@ -279,6 +279,28 @@ impl StepDecoder for Decoder {
             (Self::Transformer(d), StepState::Transformer(s)) => {
                 let (log_probs, s) = StepDecoder::step(d, tokens, s);
                 (log_probs, StepState::Transformer(s))
+            }
+            _ => panic!("a search state of one decoder kind passed to another"),
+        }
+    }
+
+    fn step_scores(
+        &self,
+        tokens: Tensor<1, Int>,
+        state: StepState,
+    ) -> (NextTokenScores, StepState) {
+        match (self, state) {
+            (Self::ShowTell(d), StepState::ShowTell(s)) => {
+                let (scores, s) = d.step_scores(tokens, s);
+                (scores, StepState::ShowTell(s))
+            }
+            (Self::ShowAttendTell(d), StepState::ShowAttendTell(s)) => {
+                let (scores, s) = d.step_scores(tokens, s);
+                (scores, StepState::ShowAttendTell(s))
+            }
+            (Self::Transformer(d), StepState::Transformer(s)) => {
+                let (scores, s) = d.step_scores(tokens, s);
+                (scores, StepState::Transformer(s))
             }
             _ => panic!("a search state of one decoder kind passed to another"),
         }

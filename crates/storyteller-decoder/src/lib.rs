@@ -28,7 +28,9 @@ mod config;
 mod decoder;
 mod decoder_kind;
 mod error;
+mod gate_table;
 mod lstm_cell;
+mod search_decoder;
 mod state_dict;
 mod step;
 #[cfg(feature = "train")]
@@ -41,6 +43,8 @@ pub use config::{CaptionDecoderConfig, Conditioning};
 pub use decoder::{CaptionDecoder, DecoderState};
 pub use decoder_kind::{Decoder, DecoderConfig, StepState};
 pub use error::DecoderError;
+pub use gate_table::GateTable;
 pub use lstm_cell::LstmCell;
+pub use search_decoder::SearchDecoder;
 pub use transformer::{TransformerDecoder, TransformerDecoderConfig};
 pub use weights::{PytorchImport, load_pytorch};

@@ -156,9 +156,10 @@ impl BeamSearch {
 
         for step in 0..self.max_len {
             let rows = images.len() * beams_per_image;
-            let (log_probs, next_state) = decoder.step(input, state);
+            let (next_token_scores, next_state) = decoder.step_scores(input, state);
             state = next_state;
-            check_shape(&log_probs, rows, vocab_size)?;
+            check_shape(next_token_scores.dims(), rows, vocab_size)?;
+            let log_probs = next_token_scores.into_log_probs();
             let candidates = best_continuations(log_probs, scores, beams_per_image, 2 * width);
 
             // Source row, token and cumulative log-probability of every next row.

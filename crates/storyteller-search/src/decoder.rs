@@ -2,6 +2,8 @@
 
 use burn::tensor::{Int, Tensor};
 
+use crate::NextTokenScores;
+
 /// An autoregressive decoder that can be advanced one token at a time.
 ///
 /// The searches in this crate know nothing about the model behind this trait: an LSTM, a
@@ -50,6 +52,26 @@ pub trait StepDecoder {
     /// The natural-log probabilities of every vocabulary token for every row (finite or
     /// `-inf`; `-inf` marks a token that can never follow) and the advanced state.
     fn step(&self, tokens: Tensor<1, Int>, state: Self::State) -> (Tensor<2>, Self::State);
+
+    /// [`step`](Self::step), with the scores in whichever form the decoder has them.
+    ///
+    /// The searches call this one. The default wraps `step`'s log-probabilities; a decoder
+    /// whose step ends in logits returns [`NextTokenScores::Logits`] (and `step` their
+    /// `log_softmax`), so that greedy search can take each row's best token without
+    /// normalising the whole row ([`NextTokenScores::best`]).
+    ///
+    /// # Shapes
+    ///
+    /// * `tokens`: `[rows]`
+    /// * returned scores: `[rows, vocab_size]`
+    fn step_scores(
+        &self,
+        tokens: Tensor<1, Int>,
+        state: Self::State,
+    ) -> (NextTokenScores, Self::State) {
+        let (log_probs, state) = self.step(tokens, state);
+        (NextTokenScores::LogProbs(log_probs), state)
+    }
 
     /// Builds a new state whose row `i` is row `rows[i]` of `state`.
     ///

@@ -102,12 +102,10 @@ impl GreedySearch {
         let mut input = Tensor::<1, Int>::full([batch], self.start_token as i64, &device);
 
         for step in 0..self.max_len {
-            let (step_log_probs, next_state) = decoder.step(input, state);
+            let (scores, next_state) = decoder.step_scores(input, state);
             state = next_state;
-            check_shape(&step_log_probs, active.len(), vocab_size)?;
-            let rows = active.len();
-            let (best, best_tokens) = step_log_probs.max_dim_with_indices(1);
-            let best_tokens = best_tokens.reshape([rows]);
+            check_shape(scores.dims(), active.len(), vocab_size)?;
+            let (best, best_tokens) = scores.best();
             let data = burn::tensor::Transaction::default()
                 .register(best)
                 .register(best_tokens.clone())
@@ -167,14 +165,13 @@ impl GreedySearch {
         let mut chosen = Vec::with_capacity(self.max_len);
         let mut reads = 0;
         for step in 0..self.max_len {
-            let (step_log_probs, next_state) = decoder.step(input, state);
+            let (scores, next_state) = decoder.step_scores(input, state);
             state = next_state;
-            check_shape(&step_log_probs, batch, vocab_size)?;
-            let (best, best_tokens) = step_log_probs.max_dim_with_indices(1);
-            let best_tokens = best_tokens.reshape([batch]);
+            check_shape(scores.dims(), batch, vocab_size)?;
+            let (best, best_tokens) = scores.best();
             // Rows that finished earlier add nothing (a masked fill, not a product: a
             // finished row's −∞ times 0 would be NaN).
-            log_probs = log_probs + best.reshape([batch]).mask_fill(finished.clone(), 0.0);
+            log_probs = log_probs + best.mask_fill(finished.clone(), 0.0);
             finished = finished.bool_or(best_tokens.clone().equal_elem(self.end_token as i64));
             chosen.push(best_tokens.clone());
             input = best_tokens;
@@ -243,13 +240,12 @@ pub(crate) fn check_vocab(start: u32, end: u32, vocab_size: usize) -> Result<(),
     Ok(())
 }
 
-/// Fails when the decoder's log-probabilities are not `[rows, vocab_size]`.
+/// Fails when the decoder's scores are not `[rows, vocab_size]`.
 pub(crate) fn check_shape(
-    log_probs: &Tensor<2>,
+    found: [usize; 2],
     rows: usize,
     vocab_size: usize,
 ) -> Result<(), SearchError> {
-    let found = log_probs.dims();
     if found != [rows, vocab_size] {
         return Err(SearchError::DecoderShape {
             expected: [rows, vocab_size],

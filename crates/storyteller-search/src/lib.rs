@@ -75,6 +75,7 @@ mod decoder;
 mod error;
 mod greedy;
 mod hypothesis;
+mod scores;
 mod search;
 mod topk;
 
@@ -83,4 +84,5 @@ pub use decoder::StepDecoder;
 pub use error::SearchError;
 pub use greedy::GreedySearch;
 pub use hypothesis::{Hypothesis, length_penalized};
+pub use scores::NextTokenScores;
 pub use search::Search;

@@ -33,13 +33,15 @@ pub(crate) fn top_k_rows(values: Tensor<2>, k: usize) -> (Tensor<2>, Tensor<2, I
     let mut remaining = values;
     let mut top_values = Vec::with_capacity(k);
     let mut top_columns = Vec::with_capacity(k);
+    // One column of -inf for every pass (one fill, not one per pass).
+    let taken_mark = Tensor::full([rows, 1], f32::NEG_INFINITY, &device);
     for taken in 0..k {
         let (value, column) = remaining.clone().max_dim_with_indices(1);
         if taken + 1 < k {
             remaining = remaining.scatter(
                 1,
                 column.clone(),
-                Tensor::full([rows, 1], f32::NEG_INFINITY, &device),
+                taken_mark.clone(),
                 IndexingUpdateOp::Assign,
             );
         }

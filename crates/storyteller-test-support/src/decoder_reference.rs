@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde_json::Value;
-use storyteller_decoder::{CaptionDecoder, CaptionDecoderConfig, load_pytorch};
-use storyteller_search::{BeamSearch, GreedySearch, Hypothesis};
+use storyteller_decoder::{
+    CaptionDecoder, CaptionDecoderConfig, Decoder, SearchDecoder, load_pytorch,
+};
+use storyteller_search::{BeamSearch, GreedySearch, Hypothesis, StepDecoder};
 
 use crate::compare::max_abs_difference;
 
@@ -86,20 +88,28 @@ impl Reference {
 }
 
 impl Reference {
-    /// Asserts that greedy and beam-3 search (10 tokens, 3 best) give PyTorch's hypotheses.
+    /// Asserts that greedy and beam-3 search (10 tokens, 3 best) give PyTorch's hypotheses,
+    /// searching the decoder as it is and as the captioner prepares it ([`SearchDecoder`]:
+    /// the embedding folded into the input gates).
     pub fn check_greedy_and_beam3(&self) {
+        let prepared = SearchDecoder::new(Decoder::ShowTell(self.decoder.clone()));
+        self.check_searches(&self.decoder, "plain");
+        self.check_searches(&prepared, "prepared");
+    }
+
+    fn check_searches(&self, decoder: &impl StepDecoder, which: &str) {
         let greedy = GreedySearch::new()
             .with_max_len(10)
-            .search(&self.decoder, self.features.clone())
+            .search(decoder, self.features.clone())
             .unwrap();
-        check_search(&self.json["greedy"], &greedy, "greedy");
+        check_search(&self.json["greedy"], &greedy, &format!("greedy, {which}"));
         let beam = BeamSearch::new()
             .with_width(3)
             .with_max_len(10)
             .with_n_best(3)
-            .search(&self.decoder, self.features.clone())
+            .search(decoder, self.features.clone())
             .unwrap();
-        check_search(&self.json["beam3"], &beam, "beam3");
+        check_search(&self.json["beam3"], &beam, &format!("beam3, {which}"));
     }
 }
 

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use storyteller_data::{DecodeLimits, END, PreprocessConfig, START, Vocab, decode_rgb, preprocess};
-use storyteller_decoder::Decoder;
+use storyteller_decoder::{Decoder, SearchDecoder};
 use storyteller_encoder::Encoder;
 use storyteller_search::{BeamSearch, Hypothesis, Search};
 
@@ -82,7 +82,8 @@ impl Caption {
 #[derive(Debug)]
 pub struct Captioner {
     encoder: Encoder,
-    decoder: Decoder,
+    /// The decoder, prepared once for every search (Show and Tell's gate table).
+    decoder: SearchDecoder,
     vocab: Vocab,
     config: ModelConfig,
     search: Search,
@@ -131,7 +132,7 @@ impl Captioner {
         let search = Search::Beam(files.config.beam.clone());
         Ok(Self {
             encoder,
-            decoder: files.decoder,
+            decoder: SearchDecoder::new(files.decoder),
             vocab: files.vocab,
             config: files.config,
             search,
@@ -233,7 +234,7 @@ impl Captioner {
 
     /// The decoder's family and settings.
     pub fn decoder(&self) -> &Decoder {
-        &self.decoder
+        self.decoder.decoder()
     }
 
     /// Ranked captions of each image with [`Caption::attention`] filled (for an attention
@@ -281,7 +282,7 @@ impl Captioner {
     /// - `pixels`: `[batch, 3, crop, crop]`, normalised as [`preprocess`](Self::preprocess) says
     /// - returns `[batch, grid²·2048]`
     pub fn encode_pixels(&self, pixels: Tensor<4>) -> Tensor<2> {
-        match self.decoder.grid() {
+        match self.decoder.decoder().grid() {
             1 => self.encoder.forward(pixels),
             grid => {
                 let regions = self.encoder.forward_grid(pixels, grid);
@@ -299,7 +300,7 @@ impl Captioner {
     /// # Shapes
     /// - `features`: `[captions.len(), grid²·d_feature]` ([`encode`](Self::encode))
     pub fn attention_maps(&self, features: Tensor<2>, captions: &mut [Vec<Caption>]) {
-        let Decoder::ShowAttendTell(decoder) = &self.decoder else {
+        let Decoder::ShowAttendTell(decoder) = self.decoder.decoder() else {
             return;
         };
         let grid = decoder.grid();

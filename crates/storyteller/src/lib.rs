@@ -56,8 +56,10 @@ pub use storyteller_data::{
 };
 pub use storyteller_decoder::{
     AttentionDecoder, AttentionDecoderConfig, CaptionDecoder, CaptionDecoderConfig, Conditioning,
-    Decoder, DecoderConfig, TransformerDecoder, TransformerDecoderConfig,
+    Decoder, DecoderConfig, SearchDecoder, TransformerDecoder, TransformerDecoderConfig,
 };
 pub use storyteller_encoder::Encoder;
 pub use storyteller_metrics::Scores;
-pub use storyteller_search::{BeamSearch, GreedySearch, Hypothesis, Search, StepDecoder};
+pub use storyteller_search::{
+    BeamSearch, GreedySearch, Hypothesis, NextTokenScores, Search, StepDecoder,
+};

@@ -2,7 +2,7 @@
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
-use storyteller_search::StepDecoder;
+use storyteller_search::{NextTokenScores, StepDecoder};
 
 use crate::transformer::{TransformerDecoder, TransformerState};
 
@@ -25,6 +25,17 @@ impl StepDecoder for TransformerDecoder {
     ) -> (Tensor<2>, TransformerState) {
         let (logits, state) = self.step_logits(tokens, state);
         (log_softmax(logits, 1), state)
+    }
+
+    /// The logits, unnormalised: greedy search takes each row's best without
+    /// normalising the whole row.
+    fn step_scores(
+        &self,
+        tokens: Tensor<1, Int>,
+        state: TransformerState,
+    ) -> (NextTokenScores, TransformerState) {
+        let (logits, state) = self.step_logits(tokens, state);
+        (NextTokenScores::Logits(logits), state)
     }
 
     fn reorder_state(&self, state: TransformerState, rows: Tensor<1, Int>) -> TransformerState {

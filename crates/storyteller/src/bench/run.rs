@@ -7,6 +7,7 @@ use std::time::Duration;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use storyteller_data::{FeatureCache, Flickr30k, OutputLock, Split};
+use storyteller_decoder::SearchDecoder;
 
 use crate::bench::memory::PeakWindow;
 use crate::bench::{
@@ -156,9 +157,11 @@ pub fn run_bench(
         note(options, &format!("{decoder}: measuring"));
         let files = ModelFiles::load(&dir, &options.device)?;
         let test = test_set(pooled_input, cache)?;
+        // Searched as the captioner searches it (Show and Tell through its gate table).
+        let searched = SearchDecoder::new(files.decoder.clone());
         let mut row = measure_decoder(
             decoder.name(),
-            &files.decoder,
+            &searched,
             &files.vocab,
             &test,
             &options.measure,
