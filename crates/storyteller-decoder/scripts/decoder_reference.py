@@ -20,6 +20,7 @@ import pathlib
 import sys
 
 import torch
+from fixture_drift import logits_drift
 from safetensors.torch import load_file, save_file
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -95,15 +96,6 @@ def generate():
         "greedy": greedy,
         "beam3": beam,
     }
-
-
-def logits_drift(stored, fresh):
-    """The largest difference, and whether it is more than float32 rounding: 8 units in the
-    last place of the largest stored logit (the stored values were made on another CPU,
-    whose kernels round matrix products differently)."""
-    worst = max(abs(a - b) for a, b in zip(stored, fresh))
-    scale = max(1.0, max(abs(a) for a in stored))
-    return worst, worst > 8 * 2.0**-23 * scale
 
 
 def main():

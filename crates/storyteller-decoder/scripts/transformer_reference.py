@@ -116,6 +116,7 @@ import pathlib
 import sys
 
 import torch
+from fixture_drift import logits_drift, same_loss
 import torch.nn.functional as Fn
 from safetensors.torch import load_file, save_file
 
@@ -409,21 +410,6 @@ def generate(tied, seed):
         "beam3": beam_results,
     }
     return state, reference, {"greedy": min(greedy_gaps), "beam3": min(beam_gaps)}
-
-
-def logits_drift(stored, fresh):
-    """The largest difference, and whether it is more than float32 rounding: 8 units in the
-    last place of the largest stored logit (the stored values were made on another CPU,
-    whose kernels round matrix products differently)."""
-    worst = max(abs(a - b) for a, b in zip(stored, fresh))
-    scale = max(1.0, max(abs(a) for a in stored))
-    return worst, worst > 8 * 2.0**-23 * scale
-
-
-def same_loss(a, b):
-    """Equal up to a few float32 roundings: a loss is a float32 reduction whose last bits
-    depend on the CPU's kernels (the stored values were made on another machine)."""
-    return math.isclose(a, b, rel_tol=4 * 2.0**-23, abs_tol=1e-6)
 
 
 def drift(state, reference, stored_state, stored_pth, stored):
