@@ -310,28 +310,30 @@ impl CaptionDecoder {
             cell: Vec::new(),
             feature_gates: state.feature_gates.clone(),
         };
-        let mut first_gates = Some(first_gates);
-        let mut x = None;
+        // The gates fed to each layer: the given ones for the first, then each layer's
+        // input gates from the hidden state of the layer below.
+        let mut layer_gates = Some(first_gates);
         for (l, (layer, (hidden, cell))) in self
             .lstm
             .iter()
             .zip(state.hidden.into_iter().zip(state.cell))
             .enumerate()
         {
-            let mut gates = match (first_gates.take(), x.take()) {
-                (Some(gates), _) => gates,
-                (None, Some(below)) => layer.input_gates(below),
-                (None, None) => unreachable!("every layer above the first has the one below"),
-            };
+            let mut gates = layer_gates
+                .take()
+                .expect("set for every layer by the one below");
             if let (0, Some(image)) = (l, &state.feature_gates) {
                 gates = gates + image.clone();
             }
             let (hidden, cell) = layer.step_gates(gates, hidden, cell);
-            x = Some(hidden.clone());
+            layer_gates = self
+                .lstm
+                .get(l + 1)
+                .map(|above| above.input_gates(hidden.clone()));
             next.hidden.push(hidden);
             next.cell.push(cell);
         }
-        let top = x.expect("a decoder has at least one layer");
+        let top = next.hidden.last().cloned().expect("a decoder has a layer");
         (self.out.forward(self.dropout.forward(top)), next)
     }
 }

@@ -267,21 +267,8 @@ impl StepDecoder for Decoder {
     }
 
     fn step(&self, tokens: Tensor<1, Int>, state: StepState) -> (Tensor<2>, StepState) {
-        match (self, state) {
-            (Self::ShowTell(d), StepState::ShowTell(s)) => {
-                let (log_probs, s) = d.step(tokens, s);
-                (log_probs, StepState::ShowTell(s))
-            }
-            (Self::ShowAttendTell(d), StepState::ShowAttendTell(s)) => {
-                let (log_probs, s) = d.step(tokens, s);
-                (log_probs, StepState::ShowAttendTell(s))
-            }
-            (Self::Transformer(d), StepState::Transformer(s)) => {
-                let (log_probs, s) = StepDecoder::step(d, tokens, s);
-                (log_probs, StepState::Transformer(s))
-            }
-            _ => panic!("a search state of one decoder kind passed to another"),
-        }
+        let (scores, state) = self.step_scores(tokens, state);
+        (scores.into_log_probs(), state)
     }
 
     fn step_scores(
