@@ -28,6 +28,7 @@ mod config;
 mod decoder;
 mod decoder_kind;
 mod error;
+pub mod fused_cell;
 mod gate_table;
 mod lstm_cell;
 mod search_decoder;

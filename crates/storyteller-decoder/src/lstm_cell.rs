@@ -2,7 +2,6 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::activation::sigmoid;
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor};
 
@@ -81,19 +80,10 @@ impl LstmCell {
         hidden: Tensor<2>,
         cell: Tensor<2>,
     ) -> (Tensor<2>, Tensor<2>) {
-        let d_hidden = self.d_hidden();
-        let gates =
-            input_gates + hidden.matmul(self.weight_hh.val()) + self.bias_hh.val().unsqueeze::<2>();
-        // One sigmoid over all four gates (the candidate's quarter is wasted) rather than
-        // three: Burn's sigmoid is several kernels, so this saves launches on a GPU.
-        let candidate = gates.clone().narrow(1, 2 * d_hidden, d_hidden).tanh();
-        let squashed = sigmoid(gates);
-        let input_gate = squashed.clone().narrow(1, 0, d_hidden);
-        let forget_gate = squashed.clone().narrow(1, d_hidden, d_hidden);
-        let output_gate = squashed.narrow(1, 3 * d_hidden, d_hidden);
-        let cell = forget_gate * cell + input_gate * candidate;
-        let hidden = output_gate * cell.clone().tanh();
-        (hidden, cell)
+        // One product with its bias, then the pointwise tail as one fused operation where
+        // the backend has it (see `fused_cell`).
+        let recurrent_gates = linear(hidden, self.weight_hh.val(), Some(self.bias_hh.val()));
+        crate::fused_cell::lstm_cell(input_gates, recurrent_gates, cell)
     }
 
     /// One step from the input.
