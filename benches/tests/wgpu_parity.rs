@@ -7,6 +7,10 @@
 //! - the caption decoder's teacher-forced logits, greedy and beam-3 search, against the
 //!   PyTorch reference of `crates/storyteller-decoder/tests/data`.
 //!
+//! And the fused operations' kernels against their composites on the same device: the LSTM
+//! cell forward (1e-5) and backward (1e-4), greedy search's best token (tokens equal,
+//! log-probabilities 1e-5).
+//!
 //! The same tolerances as the CPU tests: lavapipe computes in true f32. The first forward
 //! of each is slow (every kernel is compiled by Mesa's LLVM on first use).
 //!
@@ -16,8 +20,11 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use storyteller_decoder::fused_cell;
 use storyteller_encoder::Encoder;
+use storyteller_search::best_token;
+use storyteller_test_support::compare::max_abs_difference;
 use storyteller_test_support::decoder_reference;
 use storyteller_test_support::encoder_reference::{Reference, max_relative_error};
 use storyteller_test_support::fixtures::encoder_fixture_dir as fixture_dir;
@@ -100,4 +107,118 @@ fn decoder_and_search_on_wgpu_match_pytorch() {
         "greedy + beam-3 on wgpu: {:.1} s",
         start.elapsed().as_secs_f64()
     );
+}
+
+fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().to_vec().unwrap()
+}
+
+#[test]
+fn fused_lstm_cell_on_wgpu_matches_its_composite() {
+    let Some(device) = wgpu_device("fused_lstm_cell_on_wgpu_matches_its_composite") else {
+        return;
+    };
+    assert!(fused_cell::has_fused_cell(&device));
+    let (rows, d_hidden) = (6, 37);
+    let normal = Distribution::Normal(0.0, 3.0);
+    // Strided inputs, as the teacher-forced loop and the state narrowing hand them over.
+    let inputs = |device: &Device| {
+        let x = Tensor::<2>::random([rows, 4 * d_hidden + 5], normal, device).narrow(
+            1,
+            3,
+            4 * d_hidden,
+        );
+        let r = Tensor::<2>::random([4 * d_hidden, rows], normal, device).transpose();
+        let c =
+            Tensor::<2>::random([rows, 2 * d_hidden], normal, device).narrow(1, d_hidden, d_hidden);
+        (x, r, c)
+    };
+    let (x, r, c) = inputs(&device);
+    let (hidden, cell) = fused_cell::lstm_cell(x.clone(), r.clone(), c.clone());
+    let fused = values(Tensor::cat(vec![hidden, cell], 1));
+    let reference = values(fused_cell::lstm_cell_composite(
+        x.clone(),
+        r.clone(),
+        c.clone(),
+    ));
+    let forward = max_abs_difference(&fused, &reference);
+    assert!(forward <= 1e-5, "forward: {forward}");
+
+    // Gradients through two steps, so that the cell state's gradient arrives both directly
+    // and through the hidden state.
+    let train = device.clone().autodiff();
+    let weights = Tensor::<2>::random([rows, 2 * d_hidden], Distribution::Normal(0.0, 1.0), &train);
+    let gradients = |fused: bool| {
+        let tracked = |t: &Tensor<2>| Tensor::<2>::from_data(t.to_data(), &train).require_grad();
+        let (x, r, c) = (tracked(&x), tracked(&r), tracked(&c));
+        let state = if fused {
+            let (hidden, cell) = fused_cell::lstm_cell(x.clone(), r.clone(), c.clone());
+            Tensor::cat(vec![hidden, cell], 1)
+        } else {
+            fused_cell::lstm_cell_composite(x.clone(), r.clone(), c.clone())
+        };
+        let next = fused_cell::lstm_cell_composite(
+            x.clone() * 0.5,
+            r.clone() * -0.25,
+            state.clone().narrow(1, d_hidden, d_hidden),
+        );
+        let loss = (state * weights.clone()).sum() + next.sum();
+        let grads = loss.backward();
+        [x, r, c].map(|t| values(t.grad(&grads).expect("tracked")))
+    };
+    let (fused, reference) = (gradients(true), gradients(false));
+    for (name, (ours, theirs)) in ["input gates", "recurrent gates", "cell"]
+        .iter()
+        .zip(fused.iter().zip(&reference))
+    {
+        let difference = max_abs_difference(ours, theirs);
+        assert!(difference <= 1e-4, "{name} gradient: {difference}");
+        assert!(
+            ours.iter().any(|g| *g != 0.0),
+            "{name}: an all-zero gradient"
+        );
+    }
+}
+
+#[test]
+fn fused_best_token_on_wgpu_matches_its_composite() {
+    let Some(device) = wgpu_device("fused_best_token_on_wgpu_matches_its_composite") else {
+        return;
+    };
+    assert!(best_token::has_fused_best_token(&device));
+    // Vocabularies below, at and above the cube's 256 threads, not multiples of it.
+    for vocab in [5, 256, 8003] {
+        let rows = 9;
+        let mut logits: Vec<f32> = (0..rows * vocab)
+            .map(|i| ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * 30.0)
+            .collect();
+        // A tie (the first index wins), a row whose best token is the last column, a row of
+        // -inf but one column.
+        logits[vocab + vocab / 3] = 40.0;
+        logits[vocab + vocab - 1] = 40.0;
+        logits[3 * vocab - 1] = 50.0;
+        for v in &mut logits[4 * vocab..5 * vocab] {
+            *v = f32::NEG_INFINITY;
+        }
+        logits[4 * vocab + vocab / 2] = 1.0;
+        let data = TensorData::new(logits, [rows, vocab]);
+        let (best, token) = best_token::best_token(Tensor::<2>::from_data(data.clone(), &device));
+        let (want_best, want_token) =
+            best_token::best_token_composite(Tensor::<2>::from_data(data, &Device::flex()));
+        let tokens = |t: Tensor<1, Int>| t.into_data().convert::<i64>().to_vec::<i64>().unwrap();
+        let (token, want_token) = (tokens(token), tokens(want_token));
+        assert_eq!(token, want_token, "vocab {vocab}");
+        assert_eq!(
+            token[1],
+            (vocab / 3) as i64,
+            "vocab {vocab}: ties go to the first index"
+        );
+        assert_eq!(token[2], (vocab - 1) as i64);
+        assert_eq!(token[4], (vocab / 2) as i64);
+        let difference = max_abs_difference(&values(best), &values(want_best));
+        assert!(
+            difference <= 1e-5,
+            "vocab {vocab}: log-probabilities differ by {difference}"
+        );
+    }
 }

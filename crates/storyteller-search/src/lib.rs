@@ -71,6 +71,7 @@
 //! [`length_penalized`] and [`BeamSearch`]'s ranking rules.
 
 mod beam;
+pub mod best_token;
 mod decoder;
 mod error;
 mod greedy;

@@ -44,22 +44,22 @@ impl NextTokenScores {
     /// For logits, the value is the one [`into_log_probs`](Self::into_log_probs) holds at
     /// that token, bit for bit on a backend that reduces both the same way (the sum of
     /// exponentials is the same expression over the same shape), without writing the
-    /// normalised rows.
+    /// normalised rows. On the CubeCL backend (features `wgpu`, `cuda`) logits take one fused
+    /// kernel ([`best_token`](crate::best_token)); its sum runs in another order, so the value
+    /// agrees within float rounding and the token exactly.
     ///
     /// # Shapes
     ///
     /// * returned log-probabilities and tokens: `[rows]`
     pub fn best(self) -> (Tensor<1>, Tensor<1, Int>) {
-        let [rows, _] = self.dims();
-        let (best, token) = match self {
-            Self::LogProbs(log_probs) => log_probs.max_dim_with_indices(1),
-            Self::Logits(logits) => {
-                let (max, token) = logits.clone().max_dim_with_indices(1);
-                let log_sum = (logits - max).exp().sum_dim(1).log();
-                (log_sum.neg(), token)
+        match self {
+            Self::LogProbs(log_probs) => {
+                let [rows, _] = log_probs.dims();
+                let (best, token) = log_probs.max_dim_with_indices(1);
+                (best.reshape([rows]), token.reshape([rows]))
             }
-        };
-        (best.reshape([rows]), token.reshape([rows]))
+            Self::Logits(logits) => crate::best_token::best_token(logits),
+        }
     }
 }
 

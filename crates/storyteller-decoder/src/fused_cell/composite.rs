@@ -119,7 +119,7 @@ pub(super) fn lstm_cell_backward<B: Backend>(
 }
 
 /// The composite with tensor operations (differentiable on any autodiff device).
-pub(super) fn lstm_cell_tensors(
+pub fn lstm_cell_tensors(
     input_gates: Tensor<2>,
     recurrent_gates: Tensor<2>,
     cell: Tensor<2>,

@@ -130,6 +130,16 @@ pub fn lstm_cell(
     (hidden, cell)
 }
 
+/// [`lstm_cell`] from tensor operations, packed `[h' | c']` (`[rows, 2·d_hidden]`): the
+/// reference of the fused implementations, and the path of backends without one.
+pub fn lstm_cell_composite(
+    input_gates: Tensor<2>,
+    recurrent_gates: Tensor<2>,
+    cell: Tensor<2>,
+) -> Tensor<2> {
+    composite::lstm_cell_tensors(input_gates, recurrent_gates, cell)
+}
+
 /// Whether this build has a fused implementation for the device's backend.
 pub fn has_fused_cell(device: &Device) -> bool {
     let dispatch = device.as_dispatch();
