@@ -110,7 +110,11 @@ fn decoder_and_search_on_wgpu_match_pytorch() {
 }
 
 fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().convert::<f32>().to_vec().unwrap()
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap()
 }
 
 #[test]
@@ -205,7 +209,8 @@ fn fused_best_token_on_wgpu_matches_its_composite() {
         let (best, token) = best_token::best_token(Tensor::<2>::from_data(data.clone(), &device));
         let (want_best, want_token) =
             best_token::best_token_composite(Tensor::<2>::from_data(data, &Device::flex()));
-        let tokens = |t: Tensor<1, Int>| t.into_data().convert::<i64>().to_vec::<i64>().unwrap();
+        let tokens =
+            |t: Tensor<1, Int>| t.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
         let (token, want_token) = (tokens(token), tokens(want_token));
         assert_eq!(token, want_token, "vocab {vocab}");
         assert_eq!(

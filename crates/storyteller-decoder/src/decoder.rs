@@ -295,7 +295,7 @@ impl CaptionDecoder {
     }
 
     /// One decoding step from the first layer's input gates of the fed tokens,
-    /// `embed(w)·W_ih + b_ih` (from the embedding, or gathered from a [`GateTable`](crate::GateTable)).
+    /// `embed(w)·W_ih + b_ih + b_hh` (from the embedding, or gathered from a [`GateTable`](crate::GateTable)).
     ///
     /// # Shapes
     /// - `first_gates`: `[rows, 4·d_hidden]`

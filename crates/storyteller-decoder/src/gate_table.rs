@@ -5,7 +5,7 @@ use burn::tensor::{Int, Tensor};
 
 use crate::{CaptionDecoder, DecoderState};
 
-/// The first layer's input gates of every word, `embed(w)·W_ih + b_ih`, `[vocab_size,
+/// The first layer's input gates of every word, `embed(w)·W_ih + b_ih + b_hh`, `[vocab_size,
 /// 4·d_hidden]`: what a decoding step of a [`CaptionDecoder`] computes from the fed token
 /// before the recurrence.
 ///
@@ -29,7 +29,7 @@ impl GateTable {
         let embedding = decoder.embed.weight.val();
         let first = &decoder.lstm[0];
         Self {
-            gates: linear(embedding, first.weight_ih.val(), Some(first.bias_ih.val())),
+            gates: linear(embedding, first.weight_ih.val(), Some(first.gate_bias())),
         }
     }
 

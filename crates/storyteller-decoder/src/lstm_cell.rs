@@ -49,8 +49,15 @@ impl LstmCell {
         self.weight_hh.dims()[0]
     }
 
-    /// The input half of the gate pre-activations, `x·W_ih + b_ih`, for any number of
-    /// leading dimensions (all time steps of a teacher-forced batch at once).
+    /// Both biases as one vector, `b_ih + b_hh` `[4·d_hidden]`: the step adds no bias to the
+    /// recurrent product, so the input gates carry both.
+    pub fn gate_bias(&self) -> Tensor<1> {
+        self.bias_ih.val() + self.bias_hh.val()
+    }
+
+    /// The input half of the gate pre-activations with both biases, `x·W_ih + b_ih + b_hh`,
+    /// for any number of leading dimensions (all time steps of a teacher-forced batch at
+    /// once).
     ///
     /// # Shapes
     /// - `input`: `[..., d_input]`
@@ -59,13 +66,14 @@ impl LstmCell {
         // One [rows, d_input] x [d_input, 4H] product over all leading dimensions: a
         // broadcast batched matmul would make the backward pass build one weight gradient
         // per batch row and sum them.
-        linear(input, self.weight_ih.val(), Some(self.bias_ih.val()))
+        linear(input, self.weight_ih.val(), Some(self.gate_bias()))
     }
 
     /// One step from precomputed input gates (see [`input_gates`](Self::input_gates)).
     ///
     /// # Arguments
-    /// - `input_gates`: `x·W_ih + b_ih` of this step.
+    /// - `input_gates`: `x·W_ih + b_ih + b_hh` of this step (both biases: the step adds
+    ///   none to the recurrent product `h·W_hh`, which saves a kernel per step).
     /// - `hidden`, `cell`: the state before the step.
     ///
     /// # Shapes
@@ -80,9 +88,9 @@ impl LstmCell {
         hidden: Tensor<2>,
         cell: Tensor<2>,
     ) -> (Tensor<2>, Tensor<2>) {
-        // One product with its bias, then the pointwise tail as one fused operation where
-        // the backend has it (see `fused_cell`).
-        let recurrent_gates = linear(hidden, self.weight_hh.val(), Some(self.bias_hh.val()));
+        // One product, then the pointwise tail as one fused operation where the backend has
+        // it (see `fused_cell`).
+        let recurrent_gates = hidden.matmul(self.weight_hh.val());
         crate::fused_cell::lstm_cell(input_gates, recurrent_gates, cell)
     }
 

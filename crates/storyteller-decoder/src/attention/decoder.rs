@@ -193,7 +193,7 @@ impl AttentionDecoder {
         }
     }
 
-    /// One LSTM step from precomputed embedding gates (`x·W_ih[..d_embed] + b_ih`).
+    /// One LSTM step from precomputed embedding gates (`x·W_ih[..d_embed] + b_ih + b_hh`).
     fn advance(&self, embedding_gates: Tensor<2>, state: AttentionState) -> AttentionState {
         let AttentionState {
             hidden,
@@ -222,14 +222,14 @@ impl AttentionDecoder {
         }
     }
 
-    /// `embedding·W_ih[..d_embed] + b_ih` for any number of leading dimensions.
+    /// `embedding·W_ih[..d_embed] + b_ih + b_hh` for any number of leading dimensions.
     fn embedding_gates<const D: usize>(&self, embedded: Tensor<D>) -> Tensor<D> {
         let weight = self
             .decode_step
             .weight_ih
             .val()
             .narrow(0, 0, self.d_embed());
-        linear(embedded, weight, Some(self.decode_step.bias_ih.val()))
+        linear(embedded, weight, Some(self.decode_step.gate_bias()))
     }
 
     /// Teacher-forced logits of every position: the training and validation forward.

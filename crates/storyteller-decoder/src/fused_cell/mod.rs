@@ -43,8 +43,8 @@ use burn::tensor::{Device, Tensor};
 /// The fused LSTM cell as a backend extension.
 ///
 /// Both operations take the gate pre-activations as two halves (the input part
-/// `x·W_ih + b_ih` and the recurrent part `h·W_hh + b_hh`, stacked i, f, g, o as PyTorch
-/// does) and the previous cell state, and return the new state packed as `[h' | c']`: one
+/// `x·W_ih + b_ih + b_hh` and the recurrent product `h·W_hh`, stacked i, f, g, o as PyTorch
+/// does; only their sum matters) and the previous cell state, and return the new state packed as `[h' | c']`: one
 /// output keeps the operation a single node of the autodiff graph.
 #[backend_extension(
     Flex: cfg(feature = "flex"),
@@ -90,8 +90,8 @@ pub trait LstmCellOps: Backend {
 /// One LSTM step's pointwise part, fused where the backend has the operation.
 ///
 /// # Arguments
-/// - `input_gates`: `x·W_ih + b_ih`, gates i, f, g, o.
-/// - `recurrent_gates`: `h·W_hh + b_hh`, same layout.
+/// - `input_gates`: `x·W_ih + b_ih + b_hh`, gates i, f, g, o.
+/// - `recurrent_gates`: `h·W_hh`, same layout (only the sum of the two matters).
 /// - `cell`: the cell state before the step.
 ///
 /// # Shapes

@@ -9,7 +9,11 @@ const ROWS: usize = 5;
 const D_HIDDEN: usize = 7;
 
 fn values(tensor: Tensor<2>) -> Vec<f32> {
-    tensor.into_data().convert::<f32>().to_vec().unwrap()
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap()
 }
 
 /// Gates and cell with non-unit strides (narrowed from wider tensors), scaled so that every
@@ -71,14 +75,7 @@ fn gradients(
     let grads = loss.backward();
     [x, r, c]
         .into_iter()
-        .map(|t| {
-            t.grad(&grads)
-                .expect("every input is tracked")
-                .into_data()
-                .convert::<f32>()
-                .to_vec()
-                .unwrap()
-        })
+        .map(|t| values(t.grad(&grads).expect("every input is tracked")))
         .collect()
 }
 

@@ -29,6 +29,7 @@ pub trait BestTokenOps: Backend {
     /// - `logits`: `[rows, vocab]`
     /// - returns `[rows]` (float) and `[rows]` (int, of `indices_dtype`)
     #[fusion(meta = spec)]
+    #[allow(unused_variables)] // Unused by the generated routing when no backend is compiled in.
     fn best_token(
         logits: FloatTensor<Self>,
         indices_dtype: IntDType,
