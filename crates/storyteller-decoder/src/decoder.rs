@@ -247,29 +247,23 @@ impl CaptionDecoder {
     /// - `tokens`: `[batch, T]`
     /// - returns `[batch, T, vocab_size]`: position t scores token t+1.
     pub fn forward(&self, features: Tensor<2>, tokens: Tensor<2, Int>) -> Tensor<3> {
-        let [batch, steps] = tokens.dims();
         let state = self.init_state(features);
         let feature_gates = state.feature_gates;
         let mut x = self.dropout.forward(self.embed.forward(tokens));
         let layers = self.lstm.len();
-        for (l, (layer, (mut hidden, mut cell))) in self
+        for (l, (layer, (hidden, cell))) in self
             .lstm
             .iter()
             .zip(state.hidden.into_iter().zip(state.cell))
             .enumerate()
         {
-            let d_hidden = layer.d_hidden();
             let mut gates = layer.input_gates(x);
             if let (0, Some(image)) = (l, &feature_gates) {
                 gates = gates + image.clone().unsqueeze_dim::<3>(1);
             }
-            let mut outputs = Vec::with_capacity(steps);
-            for t in 0..steps {
-                let step_gates = gates.clone().narrow(1, t, 1).reshape([batch, 4 * d_hidden]);
-                (hidden, cell) = layer.step_gates(step_gates, hidden, cell);
-                outputs.push(hidden.clone());
-            }
-            x = Tensor::stack(outputs, 1);
+            // All time steps as one operation (per step one product and the fused cell;
+            // backward, one weight-gradient product for the whole sequence).
+            x = crate::fused_cell::lstm_sequence(gates, layer.weight_hh.val(), hidden, cell);
             if l + 1 < layers {
                 x = self.dropout.forward(x);
             }

@@ -35,6 +35,7 @@ mod composite;
 mod cube;
 #[cfg(feature = "flex")]
 mod flex;
+mod sequence;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
@@ -84,6 +85,26 @@ pub trait LstmCellOps: Backend {
         grad_state: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         composite::lstm_cell_backward::<Self>(input_gates, recurrent_gates, cell, grad_state)
+    }
+
+    /// A whole teacher-forced recurrence: per step `h·W_hh` and [`lstm_cell`](Self::lstm_cell).
+    /// Under autodiff its backward runs the steps in reverse with
+    /// [`lstm_cell_backward`](Self::lstm_cell_backward) and one product per step, and
+    /// computes `W_hh`'s gradient as one product over all steps.
+    ///
+    /// # Shapes
+    /// - `input_gates`: `[rows, steps, 4·d_hidden]` (`x·W_ih + b_ih + b_hh`)
+    /// - `weight_hh`: `[d_hidden, 4·d_hidden]`
+    /// - `hidden`, `cell`: the initial state, `[rows, d_hidden]`
+    /// - returns the hidden states `[rows, steps, d_hidden]`
+    #[fusion(default)]
+    fn lstm_sequence(
+        input_gates: FloatTensor<Self>,
+        weight_hh: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        cell: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        sequence::forward::<Self>(input_gates, weight_hh, hidden, cell).0
     }
 }
 
@@ -138,6 +159,55 @@ pub fn lstm_cell_composite(
     cell: Tensor<2>,
 ) -> Tensor<2> {
     composite::lstm_cell_tensors(input_gates, recurrent_gates, cell)
+}
+
+/// A teacher-forced LSTM layer over all time steps, fused where the backend has the cell
+/// (see [`LstmCellOps::lstm_sequence`]); elsewhere the same steps with tensor operations.
+///
+/// # Shapes
+/// - `input_gates`: `[rows, steps, 4·d_hidden]`, `x·W_ih + b_ih + b_hh`
+/// - `weight_hh`: `[d_hidden, 4·d_hidden]`
+/// - `hidden`, `cell`: the initial state, `[rows, d_hidden]`
+/// - returns the hidden states `[rows, steps, d_hidden]`
+pub fn lstm_sequence(
+    input_gates: Tensor<3>,
+    weight_hh: Tensor<2>,
+    hidden: Tensor<2>,
+    cell: Tensor<2>,
+) -> Tensor<3> {
+    let [rows, steps, d_gates] = input_gates.dims();
+    let d_hidden = hidden.dims()[1];
+    assert_eq!(
+        d_gates,
+        4 * d_hidden,
+        "input gates must be [rows, steps, 4·d_hidden]"
+    );
+    assert_eq!(
+        weight_hh.dims(),
+        [d_hidden, d_gates],
+        "W_hh must be [d_hidden, 4·d_hidden]"
+    );
+    assert_eq!(
+        cell.dims(),
+        [rows, d_hidden],
+        "the cell state must be [rows, d_hidden]"
+    );
+    if has_fused_cell(&hidden.device()) {
+        return Tensor::from_dispatch(<burn::backend::Dispatch as LstmCellOps>::lstm_sequence(
+            input_gates.into_dispatch(),
+            weight_hh.into_dispatch(),
+            hidden.into_dispatch(),
+            cell.into_dispatch(),
+        ));
+    }
+    let (mut hidden, mut cell) = (hidden, cell);
+    let mut outputs = Vec::with_capacity(steps);
+    for t in 0..steps {
+        let gates = input_gates.clone().narrow(1, t, 1).reshape([rows, d_gates]);
+        (hidden, cell) = lstm_cell(gates, hidden.matmul(weight_hh.clone()), cell);
+        outputs.push(hidden.clone());
+    }
+    Tensor::stack(outputs, 1)
 }
 
 /// Whether this build has a fused implementation for the device's backend.
