@@ -16,7 +16,7 @@ fn sigmoid<F: Float>(x: F) -> F {
     F::new(1.0) / (F::new(1.0) + F::exp(F::new(0.0) - x))
 }
 
-/// Gate `k`'s pre-activation of hidden unit `j` of `row`: input plus recurrent part.
+/// Gate column `col`'s pre-activation in `row`: input plus recurrent part.
 #[cube]
 fn pre_activation<F: Float>(
     input_gates: &Tensor<F>,
@@ -26,6 +26,50 @@ fn pre_activation<F: Float>(
 ) -> F {
     input_gates[row * input_gates.stride(0) + col * input_gates.stride(1)]
         + recurrent_gates[row * recurrent_gates.stride(0) + col * recurrent_gates.stride(1)]
+}
+
+/// The activated gates σ(i), σ(f), tanh(g), σ(o) of one hidden unit and its previous cell
+/// state: what the forward and the backward kernel both start from.
+#[derive(CubeType)]
+struct Activated<F: Float> {
+    input: F,
+    forget: F,
+    candidate: F,
+    output: F,
+    cell: F,
+}
+
+#[cube]
+fn activate<F: Float>(
+    input_gates: &Tensor<F>,
+    recurrent_gates: &Tensor<F>,
+    cell: &Tensor<F>,
+    row: usize,
+    j: usize,
+) -> Activated<F> {
+    let d_hidden = cell.shape(1);
+    Activated::<F> {
+        input: sigmoid::<F>(pre_activation::<F>(input_gates, recurrent_gates, row, j)),
+        forget: sigmoid::<F>(pre_activation::<F>(
+            input_gates,
+            recurrent_gates,
+            row,
+            d_hidden + j,
+        )),
+        candidate: F::tanh(pre_activation::<F>(
+            input_gates,
+            recurrent_gates,
+            row,
+            2 * d_hidden + j,
+        )),
+        output: sigmoid::<F>(pre_activation::<F>(
+            input_gates,
+            recurrent_gates,
+            row,
+            3 * d_hidden + j,
+        )),
+        cell: cell[row * cell.stride(0) + j * cell.stride(1)],
+    }
 }
 
 #[cube(launch)]
@@ -42,29 +86,10 @@ fn lstm_cell_kernel<F: Float>(
     }
     let row = ABSOLUTE_POS / d_hidden;
     let j = ABSOLUTE_POS % d_hidden;
-    let i = sigmoid::<F>(pre_activation::<F>(input_gates, recurrent_gates, row, j));
-    let f = sigmoid::<F>(pre_activation::<F>(
-        input_gates,
-        recurrent_gates,
-        row,
-        d_hidden + j,
-    ));
-    let g = F::tanh(pre_activation::<F>(
-        input_gates,
-        recurrent_gates,
-        row,
-        2 * d_hidden + j,
-    ));
-    let o = sigmoid::<F>(pre_activation::<F>(
-        input_gates,
-        recurrent_gates,
-        row,
-        3 * d_hidden + j,
-    ));
-    let c0 = cell[row * cell.stride(0) + j * cell.stride(1)];
-    let c1 = f * c0 + i * g;
+    let a = activate::<F>(input_gates, recurrent_gates, cell, row, j);
+    let c1 = a.forget * a.cell + a.input * a.candidate;
     let out = row * state.stride(0);
-    state[out + j] = o * F::tanh(c1);
+    state[out + j] = a.output * F::tanh(c1);
     state[out + d_hidden + j] = c1;
 }
 
@@ -85,34 +110,16 @@ fn lstm_cell_backward_kernel<F: Float>(
     let row = ABSOLUTE_POS / d_hidden;
     let j = ABSOLUTE_POS % d_hidden;
     let one = F::new(1.0);
-    let i = sigmoid::<F>(pre_activation::<F>(input_gates, recurrent_gates, row, j));
-    let f = sigmoid::<F>(pre_activation::<F>(
-        input_gates,
-        recurrent_gates,
-        row,
-        d_hidden + j,
-    ));
-    let g = F::tanh(pre_activation::<F>(
-        input_gates,
-        recurrent_gates,
-        row,
-        2 * d_hidden + j,
-    ));
-    let o = sigmoid::<F>(pre_activation::<F>(
-        input_gates,
-        recurrent_gates,
-        row,
-        3 * d_hidden + j,
-    ));
-    let c0 = cell[row * cell.stride(0) + j * cell.stride(1)];
-    let tanh_c1 = F::tanh(f * c0 + i * g);
+    let a = activate::<F>(input_gates, recurrent_gates, cell, row, j);
+    let (i, f, g, o) = (a.input, a.forget, a.candidate, a.output);
+    let tanh_c1 = F::tanh(f * a.cell + i * g);
     let grad_row = row * grad_state.stride(0);
     let grad_h = grad_state[grad_row + j * grad_state.stride(1)];
     let grad_c1 = grad_state[grad_row + (d_hidden + j) * grad_state.stride(1)]
         + grad_h * o * (one - tanh_c1 * tanh_c1);
     let out = row * grad_gates.stride(0);
     grad_gates[out + j] = grad_c1 * g * i * (one - i);
-    grad_gates[out + d_hidden + j] = grad_c1 * c0 * f * (one - f);
+    grad_gates[out + d_hidden + j] = grad_c1 * a.cell * f * (one - f);
     grad_gates[out + 2 * d_hidden + j] = grad_c1 * i * (one - g * g);
     grad_gates[out + 3 * d_hidden + j] = grad_h * tanh_c1 * o * (one - o);
     let cell_out = row * grad_cell.stride(0) + j;

@@ -52,6 +52,18 @@ pub(super) fn columns<B: LstmCellOps>(
     B::float_slice(tensor.clone(), &slices)
 }
 
+/// The hidden halves of the packed states `steps` (`[steps, rows, H]` of `[.., rows, 2H]`).
+fn hidden_of<B: LstmCellOps>(
+    states: &FloatTensor<B>,
+    steps: core::ops::Range<usize>,
+    d_hidden: usize,
+) -> FloatTensor<B> {
+    let mut slices = range(&states.shape());
+    slices[0] = Slice::from(steps);
+    slices[2] = Slice::from(0..d_hidden);
+    B::float_slice(states.clone(), &slices)
+}
+
 /// Stacks `[rows, cols]` tensors into a time-major `[steps, rows, cols]`.
 pub(super) fn stack<B: LstmCellOps>(tensors: Vec<FloatTensor<B>>) -> FloatTensor<B> {
     let tensors = tensors
@@ -87,10 +99,7 @@ pub(super) fn forward<B: LstmCellOps>(
         states.push(state);
     }
     let states = stack::<B>(states);
-    let mut slices = range(&states.shape());
-    slices[0] = Slice::from(1..steps + 1);
-    slices[2] = Slice::from(0..d_hidden);
-    let hidden_states = B::float_swap_dims(B::float_slice(states.clone(), &slices), 0, 1);
+    let hidden_states = B::float_swap_dims(hidden_of::<B>(&states, 1..steps + 1, d_hidden), 0, 1);
     (
         hidden_states,
         Recorded {
@@ -147,11 +156,8 @@ pub(super) fn backward<B: LstmCellOps>(
     // [steps, rows, H] the recurrent weight's, Σ_t h_{t−1}ᵀ·dz_t, as one product.
     let grad_gates = stack::<B>(grad_gates);
     let d_gates = 4 * d_hidden;
-    let mut slices = range(&states.shape());
-    slices[0] = Slice::from(0..steps);
-    slices[2] = Slice::from(0..d_hidden);
     let previous_hidden = B::float_reshape(
-        B::float_slice(states, &slices),
+        hidden_of::<B>(&states, 0..steps, d_hidden),
         Shape::new([steps * rows, d_hidden]),
     );
     let grad_weight_hh = B::float_matmul(
